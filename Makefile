@@ -1,0 +1,45 @@
+# Every target bootstraps .venv/ from requirements.lock first; nothing needs to be installed by hand.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export DO_NOT_TRACK := 1
+
+.PHONY: venv lock lint test test-fast demo bench clean-var
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q uv==$(UV_VERSION)
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+lock: | venv
+	$(UV) pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 --no-header -q -o requirements.lock
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(VENV)/bin/pytest
+
+test-fast: venv
+	$(VENV)/bin/pytest -m "not slurm and not prefect and not postgres"
+
+demo: venv
+	$(VENV)/bin/cirasa demo
+
+bench: venv
+	$(VENV)/bin/python -m bench
+
+clean-var:
+	-$(VENV)/bin/cirasa server down
+	rm -rf var/
