@@ -44,9 +44,7 @@ class ResourceRequest:
         if self.memory_gib_min < 0:
             raise ValueError(f"memory_gib_min must be >= 0, got {self.memory_gib_min}")
         if self.memory_gib_max < self.memory_gib_min:
-            raise ValueError(
-                f"memory_gib_max ({self.memory_gib_max}) is below memory_gib_min ({self.memory_gib_min})"
-            )
+            raise ValueError(f"memory_gib_max ({self.memory_gib_max}) is below memory_gib_min ({self.memory_gib_min})")
         if self.duration <= timedelta(0):
             raise ValueError(f"duration must be positive, got {self.duration}")
 

@@ -1,0 +1,190 @@
+"""A Prefect work pool as a platform, read through the Prefect REST API (read-only calls only).
+
+Never calls the workers' polling endpoints (``get_scheduled_flow_runs``) or posts heartbeats: those
+change the pool's health. Heartbeats carry no capacity, so cores and memory behind a pool come from
+configuration (default: this machine).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest, StartBand
+from planner.errors import PlatformUnavailableError
+
+ACTIVE_STATES = ["PENDING", "RUNNING", "CANCELLING"]
+DEFAULT_RUN_DURATION = timedelta(seconds=30)
+# A process worker polls every PREFECT_WORKER_QUERY_SECONDS and needs ~3 s to start a flow process.
+PICKUP = (timedelta(seconds=1), timedelta(seconds=15))
+
+
+def machine_memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """What the Prefect API says about one pool, before any judgement."""
+
+    exists: bool
+    status: str
+    paused: bool
+    concurrency_limit: int | None
+    workers_online: int
+    workers_stale: int
+    active_runs: int
+    due_runs: int
+    mean_run_duration: timedelta | None
+
+
+def workers_online(workers: list[dict[str, Any]], now: datetime) -> tuple[int, int]:
+    """Count workers with a fresh heartbeat; an ONLINE worker silent for 3 intervals counts as stale."""
+    online = stale = 0
+    for worker in workers:
+        beat = worker.get("last_heartbeat_time")
+        interval = float(worker.get("heartbeat_interval_seconds") or 30)
+        fresh = beat is not None and now - datetime.fromisoformat(beat) <= timedelta(seconds=3 * interval)
+        if worker.get("status") == "ONLINE" and fresh:
+            online += 1
+        elif worker.get("status") == "ONLINE":
+            stale += 1
+    return online, stale
+
+
+def start_band(state: PoolState, now: datetime) -> StartBand:
+    """Queue-depth heuristic: runs ahead of us, divided among free slots, times the mean run time."""
+    slots = state.concurrency_limit or max(state.workers_online, 1)
+    ahead = state.active_runs + state.due_runs
+    waves = max(0, math.ceil((ahead + 1) / slots) - 1)
+    mean = state.mean_run_duration or DEFAULT_RUN_DURATION
+    earliest = now + PICKUP[0] + waves * mean
+    latest = now + PICKUP[1] + (waves + 1 if waves else 0) * mean
+    source = f"queue-depth heuristic ({ahead} run(s) ahead, {slots} slot(s), mean run {mean.total_seconds():.0f} s)"
+    return StartBand(earliest=earliest, latest=latest, source=source)
+
+
+def build_snapshot(
+    name: str, work_pool: str, state: PoolState, cores: int, memory_gib: float, now: datetime
+) -> PlatformSnapshot:
+    reasons: list[str] = []
+    if not state.exists:
+        reasons.append(f"work pool {work_pool} does not exist")
+    elif state.paused:
+        reasons.append(f"work pool {work_pool} is paused")
+    elif state.workers_online == 0:
+        stale = f" ({state.workers_stale} with a stale heartbeat)" if state.workers_stale else ""
+        reasons.append(f"no worker online in work pool {work_pool}{stale}")
+    available = not reasons
+    free_fraction = 1.0
+    if state.concurrency_limit:
+        free_fraction = max(state.concurrency_limit - state.active_runs, 0) / state.concurrency_limit
+    return PlatformSnapshot(
+        name=name,
+        kind=PlatformKind.PREFECT_POOL,
+        work_pool=work_pool,
+        available=available,
+        total_cores=cores,
+        free_cores=int(cores * free_fraction),
+        total_memory_gib=memory_gib,
+        free_memory_gib=memory_gib * free_fraction,
+        start=start_band(state, now) if available else None,
+        unavailable_reasons=tuple(reasons),
+        facts={
+            "status": state.status,
+            "concurrency_limit": state.concurrency_limit,
+            "workers_online": state.workers_online,
+            "active_runs": state.active_runs,
+            "due_runs": state.due_runs,
+        },
+    )
+
+
+class PrefectPoolAdapter:
+    """Reads one work pool. ``api_url`` defaults to ``PREFECT_API_URL``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        work_pool: str,
+        api_url: str | None = None,
+        cores: int | None = None,
+        memory_gib: float | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        url = api_url or os.environ.get("PREFECT_API_URL")
+        if not url:
+            raise ValueError("PrefectPoolAdapter needs api_url or PREFECT_API_URL")
+        self.name = name
+        self.work_pool = work_pool
+        self.api_url = url.rstrip("/")
+        self.cores = cores or os.cpu_count() or 1
+        self.memory_gib = memory_gib or round(machine_memory_gib(), 1)
+        self.timeout_s = timeout_s
+
+    async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
+        now = datetime.now(UTC)
+        try:
+            async with httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s) as client:
+                state = await self.fetch_state(client, now)
+        except httpx.HTTPError as exc:
+            raise PlatformUnavailableError(
+                f"Prefect API at {self.api_url} unreachable for pool {self.work_pool}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return build_snapshot(self.name, self.work_pool, state, self.cores, self.memory_gib, now)
+
+    async def fetch_state(self, client: httpx.AsyncClient, now: datetime) -> PoolState:
+        pool_response = await client.get(f"/work_pools/{self.work_pool}")
+        if pool_response.status_code == 404:
+            return PoolState(False, "MISSING", False, None, 0, 0, 0, 0, None)
+        pool_response.raise_for_status()
+        pool = pool_response.json()
+        workers = (await client.post(f"/work_pools/{self.work_pool}/workers/filter", json={})).raise_for_status()
+        online, stale = workers_online(workers.json(), now)
+        pool_filter = {"work_pools": {"name": {"any_": [self.work_pool]}}}
+        active = await self._count(client, {**pool_filter, "flow_runs": {"state": {"type": {"any_": ACTIVE_STATES}}}})
+        due = await self._count(
+            client,
+            {
+                **pool_filter,
+                "flow_runs": {
+                    "state": {"type": {"any_": ["SCHEDULED"]}},
+                    "next_scheduled_start_time": {"before_": now.isoformat()},
+                },
+            },
+        )
+        recent = await client.post(
+            "/flow_runs/filter",
+            json={
+                **pool_filter,
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+                "sort": "END_TIME_DESC",
+                "limit": 10,
+            },
+        )
+        recent.raise_for_status()
+        durations = [float(r.get("total_run_time") or 0.0) for r in recent.json()]
+        mean = timedelta(seconds=sum(durations) / len(durations)) if durations else None
+        return PoolState(
+            exists=True,
+            status=str(pool.get("status")),
+            paused=bool(pool.get("is_paused")),
+            concurrency_limit=pool.get("concurrency_limit"),
+            workers_online=online,
+            workers_stale=stale,
+            active_runs=active,
+            due_runs=due,
+            mean_run_duration=mean,
+        )
+
+    @staticmethod
+    async def _count(client: httpx.AsyncClient, body: dict[str, Any]) -> int:
+        response = await client.post("/flow_runs/count", json=body)
+        response.raise_for_status()
+        return int(response.json())

@@ -1,0 +1,87 @@
+"""The broker's HTTP API: ``create_app(settings)`` wires settings, adapters, storage and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from planner.adapters.base import PlatformAdapter
+from planner.api.responses import problem
+from planner.api.routes import router
+from planner.engine.scoring import ScoringWeights
+from planner.errors import PlannerError
+from planner.service import BrokerService
+from planner.settings import BrokerSettings
+from planner.storage.memory import MemoryRepository
+from planner.wire import codecs
+
+logger = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PlannerError)
+    async def planner_error(request: Request, exc: PlannerError) -> Response:
+        return problem(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(codecs.BodyDecodeError)
+    async def decode_error(request: Request, exc: codecs.BodyDecodeError) -> Response:
+        return problem(request, 400, "body-unreadable", "Unreadable body", str(exc))
+
+    @app.exception_handler(ValidationError)
+    async def validation_error(request: Request, exc: ValidationError) -> Response:
+        errors = [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+        detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
+        return problem(request, 422, "request-invalid", "Invalid request", detail, errors=errors)
+
+
+def build_adapters(settings: BrokerSettings) -> list[PlatformAdapter]:
+    """Adapters for the configured platforms (the only place that knows the concrete classes)."""
+    from planner.adapters.prefect_pool import PrefectPoolAdapter
+    from planner.adapters.slurm import SlurmAdapter
+
+    adapters: list[PlatformAdapter] = []
+    for platform in settings.platforms:
+        if platform.kind == "prefect-pool":
+            adapters.append(
+                PrefectPoolAdapter(
+                    name=platform.name,
+                    work_pool=platform.work_pool,
+                    api_url=settings.prefect_api_url,
+                    cores=platform.cores,
+                    memory_gib=platform.memory_gib,
+                )
+            )
+        else:
+            adapters.append(
+                SlurmAdapter(name=platform.name, partition=platform.partition or "debug", work_pool=platform.work_pool)
+            )
+    return adapters
+
+
+def create_app(settings: BrokerSettings | None = None, adapters: Sequence[PlatformAdapter] | None = None) -> FastAPI:
+    settings = (settings or BrokerSettings()).with_config_file()
+    chosen = list(adapters) if adapters is not None else build_adapters(settings)
+    weights = ScoringWeights(preference={p.name: p.preference for p in settings.platforms if p.preference})
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = BrokerService(
+            chosen,
+            MemoryRepository(),
+            ttl=timedelta(seconds=settings.offer_ttl_s),
+            platform_timeout=timedelta(seconds=settings.platform_timeout_s),
+            weights=weights,
+        )
+        logger.info("broker ready with platforms: %s", ", ".join(a.name for a in chosen) or "none")
+        yield
+
+    app = FastAPI(title="cirasa-planner ExecutionBroker", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

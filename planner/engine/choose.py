@@ -1,0 +1,126 @@
+"""Client-side choice: pick one offer out of an offer set, and explain every alternative.
+
+Used by the planner task in a flow and by ``cirasa plan``; pure (``now`` is passed in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from planner.errors import PlannerError
+from planner.wire.models import OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
+
+
+class NoOfferError(PlannerError):
+    code = "no-offer"
+    status = 409
+    title = "No usable offer"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the offers table: an offer, or a platform that declined."""
+
+    platform: str
+    work_pool: str
+    status: str  # "chosen", "offered", "expired" or "declined"
+    cores: int | None
+    memory_gib: int | None
+    start_earliest: datetime | None
+    start_latest: datetime | None
+    start_source: str
+    score: float | None
+    why: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    offer: ScheduledExecutionSession
+    work_pool: str
+    rows: tuple[Row, ...]
+
+
+def _rank_key(offer: ScheduledExecutionSession) -> tuple[float, datetime, str]:
+    placement = offer.placement
+    if placement is None:  # another broker's offer without our extension: rank last, still usable
+        return (float("inf"), datetime.max, (offer.meta.uuid if offer.meta else None) or "")
+    return (-placement.score, placement.start_earliest.replace(tzinfo=None), placement.platform)
+
+
+def _usable(offer: ScheduledExecutionSession, now: datetime) -> bool:
+    if offer.phase != SimpleExecutionSessionPhase.OFFERED or offer.placement is None:
+        return False
+    return offer.expires is None or offer.expires > now
+
+
+def _terms(offer: ScheduledExecutionSession) -> str:
+    if offer.placement is None:
+        return ""
+    return ", ".join(f"{k} {v:.2f}" for k, v in offer.placement.score_terms.items())
+
+
+def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
+    """Choose the best usable offer; raise :class:`NoOfferError` with every reason when there is none."""
+    ranked = sorted(offer_set.offers, key=_rank_key)
+    usable = [o for o in ranked if _usable(o, now)]
+    declined = offer_set.meta.messages if offer_set.meta else []
+    if not usable:
+        reasons = [m.message for m in declined] or ["the broker made no offer"]
+        reasons += [f"offer {o.meta.uuid if o.meta else '?'} is {o.phase.value}" for o in ranked]
+        raise NoOfferError("no usable offer: " + "; ".join(reasons), reasons=reasons)
+    chosen = usable[0]
+    rows: list[Row] = []
+    for offer in ranked:
+        placement = offer.placement
+        if placement is None:
+            continue
+        if offer is chosen:
+            status, why = "chosen", f"best score ({_terms(offer)})"
+        elif _usable(offer, now):
+            status, why = "offered", f"lower score ({_terms(offer)})"
+        else:
+            status, why = "expired", f"offer is {offer.phase.value} or past its expiry"
+        rows.append(
+            Row(
+                platform=placement.platform,
+                work_pool=placement.work_pool,
+                status=status,
+                cores=offer.compute.cores.min if offer.compute and offer.compute.cores else None,
+                memory_gib=offer.compute.memory.min if offer.compute and offer.compute.memory else None,
+                start_earliest=placement.start_earliest,
+                start_latest=placement.start_latest,
+                start_source=placement.start_source,
+                score=placement.score,
+                why=why,
+            )
+        )
+    by_platform: dict[str, list[str]] = {}
+    for message in declined:
+        platform = message.values.get("platform", "")
+        by_platform.setdefault(platform, []).append(message.message)
+    for platform, texts in sorted(by_platform.items()):
+        rows.append(
+            Row(
+                platform=platform or "(request)",
+                work_pool=message_pool(offer_set, platform),
+                status="declined",
+                cores=None,
+                memory_gib=None,
+                start_earliest=None,
+                start_latest=None,
+                start_source="",
+                score=None,
+                why="; ".join(texts),
+            )
+        )
+    assert chosen.placement is not None  # _usable guarantees it
+    return Choice(offer=chosen, work_pool=chosen.placement.work_pool, rows=tuple(rows))
+
+
+def message_pool(offer_set: OfferSetResponse, platform: str) -> str:
+    """The work pool a declining platform would have used, when the broker said so."""
+    for message in offer_set.meta.messages if offer_set.meta else []:
+        if message.values.get("platform") == platform and "work_pool" in message.values:
+            return message.values["work_pool"]
+    return ""

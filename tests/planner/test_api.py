@@ -1,0 +1,138 @@
+"""The broker's HTTP API in-process (ASGITransport), with real StaticAdapter platforms."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import yaml
+from asgi_lifespan import LifespanManager
+
+from planner.adapters.static import StaticAdapter
+from planner.api.app import create_app
+from planner.client import BrokerClient
+from planner.engine.model import PlatformKind, PlatformSnapshot
+from planner.errors import InvalidTransitionError
+from planner.planning import JobSpec, build_request, plan
+from planner.settings import BrokerSettings
+
+
+def platform(name: str, cores: int, *, available: bool = True) -> StaticAdapter:
+    return StaticAdapter(
+        PlatformSnapshot(
+            name=name,
+            kind=PlatformKind.PREFECT_POOL,
+            work_pool=f"pool-{name}",
+            available=available,
+            total_cores=cores,
+            free_cores=cores,
+            total_memory_gib=8,
+            free_memory_gib=8,
+            unavailable_reasons=() if available else ("no worker online in work pool pool-" + name,),
+        )
+    )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        BrokerSettings(platforms=[], platform_timeout_s=0.5),
+        adapters=[platform("small", 2), platform("big", 8), platform("down", 8, available=False)],
+    )
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker") as client:
+            yield client
+
+
+REQUEST = build_request(JobSpec(name="t", inputs=("a.fits",), cores_min=1, cores_max=4)).model_dump(
+    mode="json", by_alias=True, exclude_none=True
+)
+
+
+async def test_request_redirects_to_offer_set_with_uuid_location(http: httpx.AsyncClient) -> None:
+    response = await http.post("/requests", json=REQUEST, headers={"Accept": "application/json"})
+    assert response.status_code == 303
+    location = response.headers["location"]
+    body = response.json()
+    assert location == f"http://broker/offersets/{body['meta']['uuid']}"
+    assert body["result"] == "YES"
+    assert [o["x-cirasa-placement"]["platform"] for o in body["offers"]] == ["big", "small"]
+    assert body["offers"][0]["compute"]["cores"] == {"min": 4, "max": 4}
+    assert body["offers"][0]["meta"]["options"] == [
+        {"kind": "uri:enum-value-option", "path": "phase", "values": ["ACCEPTED", "REJECTED", "CANCELLED"]}
+    ]
+    down = [m for m in body["meta"]["messages"] if m["values"].get("platform") == "down"]
+    assert down[0]["message"] == "Platform down cannot take work now: no worker online in work pool pool-down"
+
+
+async def test_yaml_is_the_default_and_yes_is_quoted(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/offersets", content=yaml.safe_dump(REQUEST), headers={"Content-Type": "application/yaml"}
+    )
+    assert response.status_code == 303
+    assert response.headers["content-type"].startswith("application/yaml")
+    assert "result: 'YES'" in response.text
+    again = await http.get(response.headers["location"])
+    assert yaml.safe_load(again.text)["meta"]["uuid"] == response.headers["location"].rsplit("/", 1)[1]
+
+
+async def test_unmeetable_request_is_a_no_not_an_error(http: httpx.AsyncClient) -> None:
+    body = build_request(JobSpec(name="t", inputs=(), cores_min=64, cores_max=64)).model_dump(
+        mode="json", exclude_none=True
+    )
+    response = await http.post("/requests", json=body, headers={"Accept": "application/json"})
+    assert response.status_code == 303
+    offer_set = response.json()
+    assert offer_set["result"] == "NO"
+    assert offer_set["offers"] == []
+    texts = sorted(m["message"] for m in offer_set["meta"]["messages"])
+    assert "Minimum cores [64] exceeds the limit [8] of platform big" in texts
+    assert "Minimum cores [64] exceeds the limit [2] of platform small" in texts
+
+
+async def test_malformed_body_is_400_and_bad_field_is_422(http: httpx.AsyncClient) -> None:
+    broken = await http.post(
+        "/requests", content=b"{not json", headers={"Content-Type": "application/json", "Accept": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert broken.json()["type"] == "urn:cirasa:problem:body-unreadable"
+    bad = await http.post(
+        "/requests", json={"compute": {"cores": {"min": "many"}}}, headers={"Accept": "application/json"}
+    )
+    assert bad.status_code == 422
+    assert "compute.cores.min" in bad.json()["detail"]
+
+
+async def test_accept_rejects_siblings_and_second_accept_is_409(http: httpx.AsyncClient) -> None:
+    offer_set = (await http.post("/requests", json=REQUEST, headers={"Accept": "application/json"})).json()
+    first, second = (o["meta"]["uuid"] for o in offer_set["offers"])
+    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+    accepted = await http.post(f"/sessions/{first}", json=update, headers={"Accept": "application/json"})
+    assert accepted.status_code == 200
+    assert accepted.json()["phase"] == "ACCEPTED"
+    sibling = (await http.get(f"/sessions/{second}", headers={"Accept": "application/json"})).json()
+    assert sibling["phase"] == "REJECTED"
+    again = await http.post(f"/sessions/{second}", json=update, headers={"Accept": "application/json"})
+    assert again.status_code == 409
+    assert again.json()["options"] == []
+    assert "is REJECTED; it cannot become ACCEPTED" in again.json()["detail"]
+
+
+async def test_unknown_ids_are_404(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/offersets/nope")).status_code == 404
+    assert (await http.get("/sessions/nope")).status_code == 404
+
+
+async def test_plan_chooses_accepts_and_names_the_deployment(http: httpx.AsyncClient) -> None:
+    transport = http._transport  # the same in-process app
+    async with BrokerClient("http://broker", transport=transport) as client:
+        decision = await plan(client, JobSpec(name="t", inputs=("a.fits",), cores_max=4))
+        assert decision.work_pool == "pool-big"
+        assert decision.deployment("extract-image") == "extract-image/extract-image-pool-big"
+        assert decision.session.phase.value == "ACCEPTED"
+        statuses = {row.platform: row.status for row in decision.choice.rows}
+        assert statuses == {"big": "chosen", "small": "offered", "down": "declined"}
+        with pytest.raises(InvalidTransitionError, match="cannot become ACCEPTED"):
+            await client.set_phase(decision.session.meta.uuid or "", "ACCEPTED")  # type: ignore[union-attr]
