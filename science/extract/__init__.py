@@ -1,0 +1,1 @@
+"""Compact-source extraction: background, islands, tiling and the extractor composing them."""

@@ -1,0 +1,58 @@
+"""Outer boundary of a pixel island (Moore-neighbour tracing), for DS9 polygons and JSON vertices."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["trace_boundary"]
+
+# 8 neighbours clockwise on screen with y growing downwards in array rows: E, SE, S, SW, W, NW, N, NE.
+_DIRS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
+
+
+def trace_boundary(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
+    """Ordered outer-boundary pixels of the connected component holding the first pixel of ``mask``.
+
+    Parameters
+    ----------
+    mask
+        2-D boolean array; the component containing its first ``True`` pixel in row-major order is traced.
+
+    Returns
+    -------
+    ndarray
+        ``(n, 2)`` int32 ``(x, y)`` pixel coordinates in ``mask``'s frame, each boundary pixel visited in
+        order (8-connected boundary, like OpenCV ``findContours`` with ``CHAIN_APPROX_NONE``); one row
+        for a single pixel; zero rows for an empty mask.
+    """
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return np.empty((0, 2), dtype=np.int32)
+    padded = np.pad(mask, 1)
+    start = (int(ys[0]) + 1, int(xs[0]) + 1)
+    points = [start]
+    cur = start
+    back = 4  # the pixel to the west of the first pixel is background
+    first_move: tuple[tuple[int, int], int] | None = None
+    for _ in range(8 * int(mask.sum()) + 8):
+        for k in range(1, 9):
+            d = (back + k) % 8
+            nxt = (cur[0] + _DIRS[d][0], cur[1] + _DIRS[d][1])
+            if padded[nxt]:
+                prev = (back + k - 1) % 8
+                bg = (cur[0] + _DIRS[prev][0], cur[1] + _DIRS[prev][1])
+                back = _DIRS.index((bg[0] - nxt[0], bg[1] - nxt[1]))
+                break
+        else:
+            break  # isolated pixel
+        if first_move is None:
+            first_move = (nxt, back)
+        elif cur == start and (nxt, back) == first_move:
+            break
+        cur = nxt
+        points.append(cur)
+    if len(points) > 1 and points[-1] == start:
+        points.pop()
+    arr = np.asarray(points, dtype=np.int32) - 1
+    return np.ascontiguousarray(arr[:, ::-1])

@@ -1,0 +1,320 @@
+"""The only FITS reader and writer of the science package.
+
+Accepted images: 2-D, or 3-D/4-D whose extra (spectral, Stokes) axes all have length 1; the first two
+FITS axes must be celestial; ``BUNIT`` must be Jy/beam; the beam comes from ``BMAJ``/``BMIN``/``BPA``
+(degrees) or from the caller. Blank pixels (NaN, ±Inf and, as in caesar, exact zeros) become NaN.
+Every failure is an :class:`~science.errors.InvalidImageError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from science.errors import InvalidImageError
+from science.image import Beam, Image, pixel_scale_deg
+
+__all__ = ["ImageInfo", "image_base_name", "load_image", "load_image_info", "load_section", "write_image"]
+
+logger = logging.getLogger(__name__)
+
+_JY_PER_BEAM = {"JY/BEAM", "JY BEAM-1", "JY BEAM^-1", "JY.BEAM-1"}
+_FREQ_UNITS = {"HZ": 1.0, "KHZ": 1e3, "MHZ": 1e6, "GHZ": 1e9}
+
+
+@dataclass(frozen=True, eq=False)
+class ImageInfo:
+    """Everything about a FITS image except its pixels (validated header).
+
+    Attributes
+    ----------
+    path, name
+        File path and base name (file name without the FITS extension).
+    shape
+        ``(ny, nx)`` of the celestial plane.
+    wcs, beam, unit, frequency_hz
+        As in :class:`~science.image.Image`.
+    hdu_index
+        Index of the image HDU in the file.
+    """
+
+    path: str
+    name: str
+    shape: tuple[int, int]
+    wcs: WCS
+    beam: Beam
+    unit: str
+    frequency_hz: float | None
+    hdu_index: int
+
+    @property
+    def pixscale_arcsec(self) -> float:
+        """Geometric-mean pixel size, arcsec."""
+        return pixel_scale_deg(self.wcs) * 3600.0
+
+
+def image_base_name(path: str | Path) -> str:
+    """File name without directory and FITS extension (``/d/tile_07.fits.gz`` → ``tile_07``)."""
+    name = Path(path).name
+    for suffix in (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts", ".gz"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+@contextmanager
+def _open(path: str | Path) -> Iterator[fits.HDUList]:
+    """Open a FITS file with memmap, mapping every low-level failure to InvalidImageError."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidImageError(f"{p} does not exist or is not a file", path=str(p))
+    if p.stat().st_size == 0:
+        raise InvalidImageError(f"{p.name} is an empty file (0 bytes), not a FITS image", path=str(p))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(p, memmap=True, mode="readonly", lazy_load_hdus=False)
+    except (OSError, ValueError, TypeError, KeyError, IndexError, fits.VerifyError) as exc:
+        raise InvalidImageError(f"{p.name} is not a readable FITS file: {exc}", path=str(p)) from exc
+    try:
+        yield hdul
+    except (OSError, ValueError, TypeError, IndexError, fits.VerifyError) as exc:
+        raise InvalidImageError(f"{p.name} is truncated or corrupt: {exc}", path=str(p)) from exc
+    finally:
+        hdul.close()
+
+
+def _image_hdu_index(hdul: fits.HDUList, name: str) -> int:
+    for index, hdu in enumerate(hdul):
+        if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU) and int(hdu.header.get("NAXIS", 0)) >= 1:
+            return index
+    raise InvalidImageError(f"{name} has no image data (no HDU with NAXIS ≥ 1)")
+
+
+def _plane_shape(header: fits.Header, name: str) -> tuple[int, int]:
+    naxis = int(header.get("NAXIS", 0))
+    dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    numpy_shape = tuple(reversed(dims))
+    if naxis < 2 or naxis > 4:
+        raise InvalidImageError(f"{name} must be a 2-D image (or 3-D/4-D with degenerate axes), got shape {numpy_shape}")
+    if any(d == 0 for d in dims):
+        raise InvalidImageError(f"{name} has a zero-size axis, shape {numpy_shape}")
+    if any(d != 1 for d in dims[2:]):
+        raise InvalidImageError(
+            f"{name} is a {naxis}-D cube with shape {numpy_shape}; only 2-D images or cubes whose "
+            "third and fourth axes have length 1 are supported"
+        )
+    return dims[1], dims[0]
+
+
+def _celestial_wcs(header: fits.Header, name: str) -> WCS:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = WCS(header)
+    except (ValueError, KeyError, MemoryError, TypeError) as exc:
+        raise InvalidImageError(f"{name} has an unreadable WCS: {exc}") from exc
+    if not full.has_celestial:
+        raise InvalidImageError(f"{name} has no celestial WCS (CTYPE1/CTYPE2 must be RA/DEC-like)")
+    if full.wcs.lng != 0 or full.wcs.lat != 1:
+        raise InvalidImageError(f"{name}: the first two FITS axes must be the celestial (longitude, latitude) axes")
+    return full.celestial
+
+
+def _beam(header: fits.Header, name: str, beam: Beam | None) -> Beam:
+    if "BMAJ" in header and "BMIN" in header:
+        bmaj, bmin = float(header["BMAJ"]) * 3600.0, float(header["BMIN"]) * 3600.0
+        bpa = float(header.get("BPA", 0.0))
+        if bmin > bmaj:
+            bmaj, bmin = bmin, bmaj
+        try:
+            return Beam(bmaj, bmin, bpa)
+        except ValueError as exc:  # pragma: no cover - Beam raises ParameterError, kept for safety
+            raise InvalidImageError(f"{name} has an invalid beam: {exc}") from exc
+    if beam is not None:
+        logger.info("%s has no BMAJ/BMIN; using the given beam %s", name, beam)
+        return beam
+    raise InvalidImageError(f"{name} has no beam (BMAJ/BMIN missing); pass beam=...")
+
+
+def _frequency_hz(header: fits.Header) -> float | None:
+    for i in range(1, int(header.get("NAXIS", 0)) + 1):
+        ctype = str(header.get(f"CTYPE{i}", "")).upper()
+        if ctype.startswith("FREQ"):
+            crval = float(header.get(f"CRVAL{i}", math.nan))
+            crpix = float(header.get(f"CRPIX{i}", 1.0))
+            cdelt = float(header.get(f"CDELT{i}", 0.0))
+            scale = _FREQ_UNITS.get(str(header.get(f"CUNIT{i}", "Hz")).strip().upper(), 1.0)
+            value = (crval + (1.0 - crpix) * cdelt) * scale
+            return value if math.isfinite(value) else None
+    for key in ("RESTFRQ", "RESTFREQ"):
+        if key in header:
+            return float(header[key])
+    return None
+
+
+def _unit(header: fits.Header, name: str) -> str:
+    bunit = header.get("BUNIT")
+    norm = " ".join(str(bunit).upper().split()) if bunit is not None else ""
+    if norm not in _JY_PER_BEAM:
+        raise InvalidImageError(f"{name} has BUNIT={bunit!r}; only Jy/beam images are supported")
+    return "Jy/beam"
+
+
+def _info_from(hdul: fits.HDUList, path: str | Path, beam: Beam | None) -> ImageInfo:
+    name = Path(path).name
+    index = _image_hdu_index(hdul, name)
+    header = hdul[index].header
+    shape = _plane_shape(header, name)
+    return ImageInfo(
+        path=str(path),
+        name=image_base_name(path),
+        shape=shape,
+        wcs=_celestial_wcs(header, name),
+        beam=_beam(header, name, beam),
+        unit=_unit(header, name),
+        frequency_hz=_frequency_hz(header),
+        hdu_index=index,
+    )
+
+
+def _read_plane(
+    hdul: fits.HDUList, info: ImageInfo, rows: slice, cols: slice
+) -> npt.NDArray[np.float32]:
+    raw = hdul[info.hdu_index].data
+    if raw is None:
+        raise InvalidImageError(f"{Path(info.path).name} has an image header but no data")
+    lead = (0,) * (raw.ndim - 2)
+    section = np.array(raw[(*lead, rows, cols)], dtype=np.float32)
+    section[~np.isfinite(section) | (section == 0.0)] = np.nan
+    return section
+
+
+def load_image_info(path: str | Path, *, beam: Beam | None = None) -> ImageInfo:
+    """Read and validate a FITS header without reading the pixels.
+
+    Parameters
+    ----------
+    path
+        FITS file.
+    beam
+        Beam to use when the header has no ``BMAJ``/``BMIN``.
+
+    Returns
+    -------
+    ImageInfo
+
+    Raises
+    ------
+    InvalidImageError
+        Missing/empty/corrupt file, unsupported shape, no celestial WCS, no beam, units not Jy/beam.
+    """
+    with _open(path) as hdul:
+        return _info_from(hdul, path, beam)
+
+
+def load_image(path: str | Path, *, beam: Beam | None = None) -> Image:
+    """Read a whole FITS image (memory-mapped) into an :class:`~science.image.Image`.
+
+    Parameters
+    ----------
+    path
+        FITS file.
+    beam
+        Beam to use when the header has no ``BMAJ``/``BMIN``.
+
+    Returns
+    -------
+    Image
+        float32 pixels with blanks (NaN, Inf, exact 0) as NaN.
+
+    Raises
+    ------
+    InvalidImageError
+        As :func:`load_image_info`, plus a truncated data unit or an image with no finite pixel.
+    """
+    with _open(path) as hdul:
+        info = _info_from(hdul, path, beam)
+        data = _read_plane(hdul, info, slice(None), slice(None))
+    if data.shape != info.shape:
+        raise InvalidImageError(f"{Path(path).name} is truncated: data shape {data.shape} != header {info.shape}")
+    if not np.isfinite(data).any():
+        raise InvalidImageError(f"{Path(path).name} has no valid pixels (all blank: NaN, Inf or 0)")
+    return Image(data, info.wcs, info.beam, info.name, info.unit, info.frequency_hz)
+
+
+def load_section(
+    path: str | Path, y0: int, y1: int, x0: int, x1: int, *, beam: Beam | None = None
+) -> tuple[ImageInfo, npt.NDArray[np.float32]]:
+    """Read only the pixels ``[y0:y1, x0:x1]`` of a FITS image through a memory map.
+
+    Parameters
+    ----------
+    path
+        FITS file.
+    y0, y1, x0, x1
+        Half-open 0-based pixel ranges inside the image.
+    beam
+        Beam to use when the header has none.
+
+    Returns
+    -------
+    (ImageInfo, ndarray)
+        The validated header of the whole image and the float32 section (blanks as NaN; may be all NaN).
+
+    Raises
+    ------
+    InvalidImageError
+        As :func:`load_image_info`, or when the section lies outside the image.
+    """
+    with _open(path) as hdul:
+        info = _info_from(hdul, path, beam)
+        ny, nx = info.shape
+        if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
+            raise InvalidImageError(
+                f"section y[{y0}:{y1}] x[{x0}:{x1}] is outside {info.name} of shape {info.shape}"
+            )
+        data = _read_plane(hdul, info, slice(y0, y1), slice(x0, x1))
+    if data.shape != (y1 - y0, x1 - x0):
+        raise InvalidImageError(f"{Path(path).name} is truncated: section shape {data.shape}")
+    return info, data
+
+
+def write_image(path: str | Path, image: Image, *, overwrite: bool = True) -> Path:
+    """Write an image as a 2-D FITS file with WCS, ``BUNIT``, ``BMAJ``/``BMIN``/``BPA`` and ``RESTFRQ``.
+
+    Parameters
+    ----------
+    path
+        Output file.
+    image
+        Image to write; NaN pixels stay NaN.
+    overwrite
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    header = image.wcs.to_header()
+    header["BUNIT"] = "Jy/beam"
+    header["BMAJ"] = image.beam.bmaj_arcsec / 3600.0
+    header["BMIN"] = image.beam.bmin_arcsec / 3600.0
+    header["BPA"] = image.beam.bpa_deg
+    if image.frequency_hz is not None:
+        header["RESTFRQ"] = image.frequency_hz
+    out = Path(path)
+    fits.PrimaryHDU(data=image.data, header=header).writeto(out, overwrite=overwrite)
+    logger.debug("wrote %s %s", out, image.shape)
+    return out
