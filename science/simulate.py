@@ -22,9 +22,7 @@ logger = logging.getLogger(__name__)
 TRUTH_COLUMNS = ("name", "x", "y", "ra", "dec", "peak_jy", "flux_jy", "snr", "kind")
 
 
-def make_sim_wcs(
-    shape: tuple[int, int], pixscale_arcsec: float, ref_ra_deg: float, ref_dec_deg: float
-) -> WCS:
+def make_sim_wcs(shape: tuple[int, int], pixscale_arcsec: float, ref_ra_deg: float, ref_dec_deg: float) -> WCS:
     """Celestial SIN-projection WCS centred on the image, RA increasing to the left."""
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]

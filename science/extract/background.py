@@ -70,7 +70,9 @@ def _interp_axis(centres: npt.NDArray[np.int64], n: int) -> tuple[npt.NDArray[np
     return k.astype(np.intp), t
 
 
-def _bilinear(grid: npt.NDArray[np.float64], cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], shape: tuple[int, int]) -> F32:
+def _bilinear(
+    grid: npt.NDArray[np.float64], cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], shape: tuple[int, int]
+) -> F32:
     ky, ty = _interp_axis(cy, shape[0])
     kx, tx = _interp_axis(cx, shape[1])
     gy = grid[np.minimum(ky + 1, cy.size - 1)]
@@ -87,14 +89,16 @@ def _row_median(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     if n % 2:
         return upper
     lower = part[:, : n // 2].max(axis=1).astype(np.float64)
-    return 0.5 * (lower + upper)
+    result: npt.NDArray[np.float64] = 0.5 * (lower + upper)
+    return result
 
 
 def _fill_bad(values: npt.NDArray[np.float64], bad: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
     if not bad.any() or bad.all():
         return values
     idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    return values[tuple(idx)]
+    filled: npt.NDArray[np.float64] = values[tuple(idx)]
+    return filled
 
 
 class BackgroundEstimator:

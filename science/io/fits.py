@@ -106,7 +106,9 @@ def _plane_shape(header: fits.Header, name: str) -> tuple[int, int]:
     dims = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
     numpy_shape = tuple(reversed(dims))
     if naxis < 2 or naxis > 4:
-        raise InvalidImageError(f"{name} must be a 2-D image (or 3-D/4-D with degenerate axes), got shape {numpy_shape}")
+        raise InvalidImageError(
+            f"{name} must be a 2-D image (or 3-D/4-D with degenerate axes), got shape {numpy_shape}"
+        )
     if any(d == 0 for d in dims):
         raise InvalidImageError(f"{name} has a zero-size axis, shape {numpy_shape}")
     if any(d != 1 for d in dims[2:]):
@@ -188,9 +190,7 @@ def _info_from(hdul: fits.HDUList, path: str | Path, beam: Beam | None) -> Image
     )
 
 
-def _read_plane(
-    hdul: fits.HDUList, info: ImageInfo, rows: slice, cols: slice
-) -> npt.NDArray[np.float32]:
+def _read_plane(hdul: fits.HDUList, info: ImageInfo, rows: slice, cols: slice) -> npt.NDArray[np.float32]:
     raw = hdul[info.hdu_index].data
     if raw is None:
         raise InvalidImageError(f"{Path(info.path).name} has an image header but no data")
@@ -281,9 +281,7 @@ def load_section(
         info = _info_from(hdul, path, beam)
         ny, nx = info.shape
         if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
-            raise InvalidImageError(
-                f"section y[{y0}:{y1}] x[{x0}:{x1}] is outside {info.name} of shape {info.shape}"
-            )
+            raise InvalidImageError(f"section y[{y0}:{y1}] x[{x0}:{x1}] is outside {info.name} of shape {info.shape}")
         data = _read_plane(hdul, info, slice(y0, y1), slice(x0, x1))
     if data.shape != (y1 - y0, x1 - x0):
         raise InvalidImageError(f"{Path(path).name} is truncated: section shape {data.shape}")
