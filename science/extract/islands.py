@@ -125,7 +125,7 @@ class IslandFinder:
         vals = np.nan_to_num(data.ravel()[inside].astype(np.float64))
 
         def total(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-            summed: npt.NDArray[np.float64] = np.bincount(flat, weights=weights, minlength=size)[keep]
+            summed = np.bincount(flat, weights=weights, minlength=size)[keep].astype(np.float64)
             return summed
 
         npix = np.bincount(flat, minlength=size)[keep]
