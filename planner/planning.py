@@ -53,12 +53,8 @@ class PlanDecision:
         return self.choice.work_pool
 
     def deployment(self, flow: str) -> str:
-        """The deployment that runs ``flow`` on the chosen pool: ``<flow>/<flow>-<pool>``."""
-        return f"{flow}/{deployment_name(flow, self.work_pool)}"
-
-
-def deployment_name(flow: str, work_pool: str) -> str:
-    return f"{flow}-{work_pool}"
+        """The deployment that runs ``flow`` on the chosen pool: ``<flow>/<pool>``."""
+        return f"{flow}/{self.work_pool}"
 
 
 def build_request(job: JobSpec) -> ExecutionRequest:

@@ -130,7 +130,7 @@ async def test_plan_chooses_accepts_and_names_the_deployment(http: httpx.AsyncCl
     async with BrokerClient("http://broker", transport=transport) as client:
         decision = await plan(client, JobSpec(name="t", inputs=("a.fits",), cores_max=4))
         assert decision.work_pool == "pool-big"
-        assert decision.deployment("extract-image") == "extract-image/extract-image-pool-big"
+        assert decision.deployment("extract-image") == "extract-image/pool-big"
         assert decision.session.phase.value == "ACCEPTED"
         statuses = {row.platform: row.status for row in decision.choice.rows}
         assert statuses == {"big": "chosen", "small": "offered", "down": "declined"}

@@ -1,0 +1,182 @@
+"""The ``cirasa`` command line: local services, broker, planning, extraction and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+
+from cirasa import services
+
+app = typer.Typer(
+    help="Offer-based planning of caesar-style radio source extraction on Prefect, Dask and Slurm.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+server_app = typer.Typer(
+    help="Manage the local services (Prefect server, workers, broker, Slurm).", no_args_is_help=True
+)
+broker_app = typer.Typer(help="The ExecutionBroker service.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+app.add_typer(broker_app, name="broker")
+console = Console(width=160) if not Console().is_terminal else Console()
+err = Console(stderr=True)
+
+
+def _fail(code: str, detail: str, exit_code: int = 1) -> typer.Exit:
+    err.print(f"[red]{code}[/]: {detail}")
+    return typer.Exit(exit_code)
+
+
+@server_app.command("up", epilog="Example: `cirasa server up` then open the printed Prefect UI URL.")
+def server_up(
+    slurm: bool = typer.Option(True, help="Also start the local Slurm when this machine can (root + apt)."),
+) -> None:
+    """Start every local service that is not running yet (idempotent)."""
+    config = services.ServiceConfig.from_env()
+    for name, line in services.up(config, with_slurm=slurm).items():
+        console.print(f"{name:<20} {line}")
+
+
+@server_app.command("down", epilog="Example: `cirasa server down`")
+def server_down() -> None:
+    """Stop every local service started by `cirasa server up` or `cirasa demo`."""
+    stopped = services.down(services.ServiceConfig.from_env())
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@server_app.command("status", epilog="Example: `cirasa server status`")
+def server_status() -> None:
+    """Show which local services run, with their PIDs."""
+    for name, line in services.status(services.ServiceConfig.from_env()).items():
+        console.print(f"{name:<20} {line}")
+
+
+@app.command(epilog="Example: `cirasa deploy` (needs a running Prefect server: `cirasa server up`).")
+def deploy() -> None:
+    """Create the work pools and one deployment per flow × pool from deployments/prefect.yaml."""
+    config = services.ServiceConfig.from_env()
+    services.deploy(config)
+    console.print(f"work pools {', '.join(services.POOLS)} and their deployments are in place")
+
+
+@broker_app.command("serve", epilog="Example: `cirasa broker serve --host 127.0.0.1 --port 8790`")
+def broker_serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8790, help="TCP port."),
+    config_file: Path | None = typer.Option(None, "--config", help="TOML file with [[platforms]] tables."),
+) -> None:
+    """Serve the ExecutionBroker HTTP API (offers for the configured platforms)."""
+    import uvicorn
+
+    from planner.api.app import create_app
+    from planner.settings import BrokerSettings
+
+    settings = BrokerSettings(host=host, port=port, config_file=config_file)
+    if host in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger(__name__).warning("broker listens on loopback only, without authentication")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command(epilog="Example: `cirasa simulate sky.fits --size 1024 --sources 200 --seed 7`")
+def simulate(
+    output: Path = typer.Argument(..., help="FITS file to write; the truth table goes beside it (_truth.ecsv)."),
+    size: int = typer.Option(512, min=64, help="Image side, pixels."),
+    sources: int = typer.Option(60, min=1, help="Number of point sources."),
+    seed: int = typer.Option(1, help="Random seed (same seed, same image)."),
+) -> None:
+    """Simulate a radio image (beam-convolved sources, correlated noise) with its truth table."""
+    from science.io.fits import write_image
+    from science.io.truth import write_truth
+    from science.simulate import simulate_image
+
+    image, truth = simulate_image(shape=(size, size), n_sources=sources, seed=seed)
+    write_image(output, image)
+    truth_path = output.with_name(output.stem + "_truth.ecsv")
+    write_truth(truth, truth_path)
+    console.print(f"wrote {output} and {truth_path} ({len(truth)} sources)")
+
+
+@app.command(epilog="Example: `cirasa extract sky.fits --out results/ --seedthr 5 --mergethr 2.6`")
+def extract(
+    image: Path = typer.Argument(..., help="FITS image (2-D, or 4-D with degenerate axes)."),
+    out: Path = typer.Option(..., "--out", help="Output directory for the caesar-format files."),
+    seedthr: float = typer.Option(5.0, help="Seed threshold, in sigma."),
+    mergethr: float = typer.Option(2.6, help="Merge (flood-fill) threshold, in sigma."),
+    npixmin: int = typer.Option(5, help="Minimum pixels per island."),
+) -> None:
+    """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
+    from science.io.catalogue import write_island_catalogue, write_regions
+
+    from science.errors import ScienceError
+    from science.extract.extractor import ExtractionParams, extract_file
+    from science.io.fits import image_base_name
+
+    try:
+        params = ExtractionParams(seedthr=seedthr, mergethr=mergethr, npixmin=npixmin)
+        table = extract_file(str(image), params)
+    except ScienceError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    base = image_base_name(image)
+    written = [write_regions(table, out / f"ds9-{base}.reg")]
+    if len(table):
+        written.insert(0, write_island_catalogue(table, out / f"catalog-{base}.dat"))
+    console.print(f"{len(table)} source(s); wrote {', '.join(str(p) for p in written)}")
+
+
+@app.command(epilog="Example: `cirasa plan request.yaml --broker http://127.0.0.1:8790 --json`")
+def plan(
+    request_file: Path = typer.Argument(..., help="ExecutionRequest as YAML or JSON."),
+    broker: str = typer.Option(None, help="Broker URL (default: the local one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the offers table as JSON."),
+) -> None:
+    """Ask the broker for offers and show the table with the choice and the reasons (nothing is accepted)."""
+    from datetime import UTC, datetime
+
+    from cirasa.render import offers_table
+    from planner.client import BrokerClient
+    from planner.engine.choose import NoOfferError, choose
+    from planner.errors import PlannerError
+    from planner.wire.models import ExecutionRequest
+
+    url = broker or services.ServiceConfig.from_env().broker_url
+    request = ExecutionRequest.model_validate(yaml.safe_load(request_file.read_text()))
+
+    async def _offers():  # type: ignore[no-untyped-def]
+        async with BrokerClient(url) as client:
+            return await client.request_offers(request)
+
+    try:
+        offer_set = asyncio.run(_offers())
+        choice = choose(offer_set, datetime.now(UTC))
+    except NoOfferError as exc:
+        raise _fail(exc.code, exc.detail) from None
+    except PlannerError as exc:
+        raise _fail(exc.code, exc.detail) from None
+    if as_json:
+        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in vars(r).items()} for r in choice.rows]
+        console.print_json(json.dumps({"chosen": choice.work_pool, "rows": rows}))
+    else:
+        console.print(offers_table(choice.rows))
+
+
+@app.command(epilog="Example: `make demo` or `cirasa demo --size 1024 --sources 150`")
+def demo(
+    size: int = typer.Option(512, min=128, help="Simulated image side, pixels."),
+    sources: int = typer.Option(60, min=1, help="Simulated sources."),
+    seed: int = typer.Option(42, help="Random seed."),
+) -> None:
+    """Run the main job end to end: services, offers, choice, extraction on the chosen pool, summary."""
+    from cirasa.demo import run_demo
+
+    raise typer.Exit(run_demo(console, size=size, n_sources=sources, seed=seed))
+
+
+if __name__ == "__main__":
+    app()

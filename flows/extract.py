@@ -1,0 +1,101 @@
+"""``extract-image``: caesar-style extraction of one image, tiles fanned out on a Dask cluster.
+
+A thin layer: the science is in :mod:`science.extract`; this module only chooses the cluster from
+the pool's settings, maps the pure tile function over it, and writes the caesar files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table
+from prefect import flow, get_run_logger, task
+from pydantic import BaseModel, Field
+from science.io.catalogue import write_island_catalogue, write_regions
+
+from flows.clusters import ClusterSpec, open_cluster
+from flows.settings import FlowSettings
+from science.extract.extractor import ExtractionParams
+from science.extract.tiling import Tile, extract_tile, merge_tiles, plan_tiles
+from science.io.fits import image_base_name, load_image_info
+
+
+class ClusterRequest(BaseModel):
+    """Size of the Dask cluster for this run (normally filled from the accepted offer)."""
+
+    workers: int = Field(default=2, ge=1, le=64, description="Dask workers (one Slurm job each on Slurm)")
+    cores_per_worker: int = Field(default=1, ge=1, description="Cores per worker")
+    memory_gib_per_worker: float = Field(default=1.0, gt=0, description="Memory per worker, GiB")
+    walltime_minutes: int = Field(default=10, ge=1, description="Walltime of each worker job")
+
+
+def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, dict[str, str]]:
+    """Extract one tile and say where it ran (host and, on Slurm, the job id)."""
+    where = {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
+    return extract_tile(image, tile, params), where
+
+
+@task(name="extract-tiles")
+def extract_tiles(image: str, params: ExtractionParams, spec: ClusterSpec) -> tuple[Table, list[dict[str, str]]]:
+    """One coarse Prefect task; plain Dask fan-out of the tiles inside it."""
+    logger = get_run_logger()
+    info = load_image_info(image)
+    overlap = max(int(params.tile_overlap_beams * info.beam.size_pixels(info.pixscale_arcsec)), 8)
+    tiles = plan_tiles(info.shape, params.tile_size or max(info.shape), overlap)
+    logger.info("%s: %d tile(s) on a %s cluster of %d worker(s)", image, len(tiles), spec.kind, spec.workers)
+    with open_cluster(spec) as client:
+        futures = client.map(run_tile, [image] * len(tiles), tiles, [params] * len(tiles), pure=False)
+        results = client.gather(futures)
+    tables = [table for table, _ in results]
+    return merge_tiles(tables), [where for _, where in results]
+
+
+@task(name="write-catalogue")
+def write_catalogue(table: Table, output_dir: str, base: str) -> list[str]:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [write_regions(table, out / f"ds9-{base}.reg")]
+    if len(table):
+        written.insert(0, write_island_catalogue(table, out / f"catalog-{base}.dat"))
+    return [str(p) for p in written]
+
+
+@flow(name="extract-image", log_prints=False)
+def extract_image(
+    image: str,
+    output_dir: str,
+    params: ExtractionParams = ExtractionParams(),
+    cluster: ClusterRequest = ClusterRequest(),
+) -> dict[str, Any]:
+    """Find the sources of one radio image and write caesar's island catalogue and DS9 regions.
+
+    Dask workers run where the work pool says (``CIRASA_FLOWS_CLUSTER``): locally or as Slurm jobs.
+    A summary is written to ``<output_dir>/summary.json`` and returned.
+    """
+    settings = FlowSettings()
+    spec = ClusterSpec(
+        kind=settings.cluster,
+        workers=cluster.workers,
+        cores_per_worker=cluster.cores_per_worker,
+        memory_gib_per_worker=cluster.memory_gib_per_worker,
+        walltime_minutes=cluster.walltime_minutes,
+        partition=settings.slurm_partition if settings.cluster == "slurm" else None,
+        log_directory=settings.log_directory or str(Path(output_dir) / "dask-logs"),
+    )
+    table, placements = extract_tiles(image, params, spec)
+    base = image_base_name(image)
+    files = write_catalogue(table, output_dir, base)
+    summary: dict[str, Any] = {
+        "image": image,
+        "n_sources": len(table),
+        "files": files,
+        "cluster": settings.cluster,
+        "workers": placements,
+    }
+    Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2))
+    get_run_logger().info("%s: %d source(s) written to %s", base, len(table), output_dir)
+    return summary
