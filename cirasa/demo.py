@@ -10,66 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
 from cirasa import services
 from cirasa.render import offers_table
-from planner.client import BrokerClient
-from planner.planning import JobSpec, PlanDecision, plan
-
-FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    flow_run_id: str
-    state: str
-    message: str
-    summary: dict[str, Any]
-
-
-def cluster_from_offer(decision: PlanDecision) -> dict[str, Any]:
-    """Size the Dask cluster from the accepted offer: one single-core worker per offered core."""
-    compute = decision.session.compute
-    cores = compute.cores.min if compute and compute.cores and compute.cores.min else 1
-    memory = compute.memory.min if compute and compute.memory and compute.memory.min else 1
-    return {"workers": cores, "cores_per_worker": 1, "memory_gib_per_worker": max(memory / cores, 0.5)}
-
-
-async def run_deployment_and_wait(
-    deployment: str, parameters: dict[str, Any], timeout_s: float = 240.0
-) -> tuple[str, str, str]:
-    """Create a flow run of ``deployment`` and poll it to a final state; return (id, state, message)."""
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
-    flow_run = await run_deployment(name=deployment, parameters=parameters, timeout=0)
-    deadline = time.monotonic() + timeout_s
-    async with get_client() as client:
-        while True:
-            current = await client.read_flow_run(flow_run.id)
-            state = current.state
-            if state is not None and state.type.value in FINAL_STATES:
-                return str(flow_run.id), state.type.value, state.message or ""
-            if time.monotonic() > deadline:
-                return (
-                    str(flow_run.id),
-                    state.type.value if state else "UNKNOWN",
-                    f"no final state after {timeout_s:.0f} s",
-                )
-            await asyncio.sleep(1.0)
-
-
-async def cancel_flow_run(flow_run_id: str) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.states import Cancelling
-
-    async with get_client() as client:
-        await client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
+from planner.planning import JobSpec
 
 
 def run_demo(console: Console, *, size: int = 512, n_sources: int = 60, seed: int = 42) -> int:
@@ -93,11 +40,11 @@ def run_demo(console: Console, *, size: int = 512, n_sources: int = 60, seed: in
 def _run(
     console: Console, config: services.ServiceConfig, *, size: int, n_sources: int, seed: int, started: float
 ) -> int:
+    from flows.plan import cancel_run, cluster_for, plan_with_broker, submit_run, wait_for_run
     from science.io.catalogue import read_island_catalogue
-    from science.match import match_to_truth
-
     from science.io.fits import write_image
     from science.io.truth import write_truth
+    from science.match import match_to_truth
     from science.simulate import simulate_image
 
     out = config.home / "demo" / time.strftime("%Y%m%dT%H%M%S")
@@ -109,11 +56,7 @@ def _run(
 
     job = JobSpec(name="demo-extraction", inputs=(str(image_path),), cores_min=1, cores_max=2, memory_gib_max=2)
 
-    async def _plan() -> PlanDecision:
-        async with BrokerClient(config.broker_url) as client:
-            return await plan(client, job)
-
-    decision = asyncio.run(_plan())
+    decision = asyncio.run(plan_with_broker(config.broker_url, job))
     console.print(offers_table(decision.choice.rows, title="Offers from the broker (best first)"))
     deployment = decision.deployment("extract-image")
     console.print(f"chosen: [bold green]{decision.work_pool}[/] → deployment [bold]{deployment}[/]")
@@ -121,18 +64,17 @@ def _run(
     parameters = {
         "image": str(image_path),
         "output_dir": str(out / "extraction"),
-        "cluster": cluster_from_offer(decision),
+        "cluster": cluster_for(decision),
     }
-    flow_run_id = ""
+    flow_run_id = asyncio.run(submit_run(deployment, parameters))
     try:
-        with console.status(f"running {deployment} through the Prefect API…"):
-            flow_run_id, state, message = asyncio.run(run_deployment_and_wait(deployment, parameters))
+        with console.status(f"flow run {flow_run_id} of {deployment}: waiting for the work pool's worker…"):
+            outcome = asyncio.run(wait_for_run(flow_run_id))
     except KeyboardInterrupt:
-        if flow_run_id:
-            asyncio.run(cancel_flow_run(flow_run_id))
+        asyncio.run(cancel_run(flow_run_id))
         raise
-    console.print(f"flow run {flow_run_id}: [bold]{state}[/] {message}")
-    if state != "COMPLETED":
+    console.print(f"flow run {flow_run_id}: [bold]{outcome.state}[/] {outcome.message}")
+    if outcome.state != "COMPLETED":
         console.print(f"[red]the extraction did not complete; logs: {config.log_dir}")
         return 1
 

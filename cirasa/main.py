@@ -77,7 +77,10 @@ def broker_serve(
     from planner.api.app import create_app
     from planner.settings import BrokerSettings
 
-    settings = BrokerSettings(host=host, port=port, config_file=config_file)
+    overrides: dict[str, object] = {"host": host, "port": port}
+    if config_file is not None:
+        overrides["config_file"] = config_file
+    settings = BrokerSettings(**overrides)  # type: ignore[arg-type]
     if host in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger(__name__).warning("broker listens on loopback only, without authentication")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
@@ -111,10 +114,9 @@ def extract(
     npixmin: int = typer.Option(5, help="Minimum pixels per island."),
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
-    from science.io.catalogue import write_island_catalogue, write_regions
-
     from science.errors import ScienceError
     from science.extract.extractor import ExtractionParams, extract_file
+    from science.io.catalogue import write_island_catalogue, write_regions
     from science.io.fits import image_base_name
 
     try:

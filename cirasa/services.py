@@ -204,6 +204,16 @@ def ensure_pools(config: ServiceConfig) -> None:
                     response.raise_for_status()
 
 
+def workers_online(config: ServiceConfig, pool: str) -> int:
+    try:
+        response = httpx.post(f"{config.prefect_api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5)
+    except httpx.HTTPError:
+        return 0
+    if response.status_code != 200:
+        return 0
+    return sum(1 for worker in response.json() if worker.get("status") == "ONLINE")
+
+
 def deploy(config: ServiceConfig) -> None:
     """Create or update every deployment of ``deployments/prefect.yaml`` (idempotent)."""
     ensure_pools(config)
@@ -236,7 +246,9 @@ def up(config: ServiceConfig, *, with_slurm: bool = True, workers: tuple[str, ..
             f"worker-{pool}",
             [_bin("prefect"), "worker", "start", "--pool", pool, "--type", "process", "--name", f"{pool}-worker"],
         )
-        status[f"worker-{pool}"] = "started"
+    for pool in workers:
+        wait_until(lambda pool=pool: workers_online(config, pool) > 0, 60, f"worker of work pool {pool}")  # type: ignore[misc]
+        status[f"worker-{pool}"] = "online"
     start_process(
         config,
         "broker",

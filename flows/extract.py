@@ -15,12 +15,12 @@ from typing import Any
 from astropy.table import Table
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, Field
-from science.io.catalogue import write_island_catalogue, write_regions
 
 from flows.clusters import ClusterSpec, open_cluster
 from flows.settings import FlowSettings
 from science.extract.extractor import ExtractionParams
 from science.extract.tiling import Tile, extract_tile, merge_tiles, plan_tiles
+from science.io.catalogue import write_island_catalogue, write_regions
 from science.io.fits import image_base_name, load_image_info
 
 

@@ -1,0 +1,107 @@
+"""The planner inside Prefect: ask the broker, choose a work pool, run that pool's deployment.
+
+The choice itself is the engine's (:func:`planner.engine.choose.choose` via
+:func:`planner.planning.plan`); this module only adds Prefect: the task, the offers artifact, and
+running the chosen deployment through the Prefect API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
+
+from planner.client import BrokerClient
+from planner.engine.choose import Row
+from planner.planning import JobSpec, PlanDecision, plan
+
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    flow_run_id: str
+    state: str
+    message: str
+
+
+def cluster_for(decision: PlanDecision, max_workers: int = 2) -> dict[str, Any]:
+    """Size the Dask cluster from the accepted offer's cores and memory."""
+    compute = decision.session.compute
+    cores = compute.cores.min if compute and compute.cores and compute.cores.min else 1
+    memory = compute.memory.min if compute and compute.memory and compute.memory.min else 1
+    workers = max(1, min(cores, max_workers))
+    return {
+        "workers": workers,
+        "cores_per_worker": max(1, cores // workers),
+        "memory_gib_per_worker": max(memory / workers, 0.5),
+    }
+
+
+def offers_rows(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
+    """The offers table as plain rows (for artifacts and JSON)."""
+    return [
+        {
+            "platform": r.platform,
+            "work_pool": r.work_pool,
+            "status": r.status,
+            "cores": r.cores,
+            "memory_gib": r.memory_gib,
+            "start_earliest": r.start_earliest.isoformat() if r.start_earliest else None,
+            "start_latest": r.start_latest.isoformat() if r.start_latest else None,
+            "start_source": r.start_source,
+            "score": r.score,
+            "why": r.why,
+        }
+        for r in rows
+    ]
+
+
+async def plan_with_broker(broker_url: str, job: JobSpec) -> PlanDecision:
+    async with BrokerClient(broker_url) as client:
+        return await plan(client, job)
+
+
+@task(name="plan-work-pool")
+def plan_work_pool(broker_url: str, job: JobSpec) -> PlanDecision:
+    """Ask for offers, choose and accept one; publish the offers table as an artifact."""
+    decision = asyncio.run(plan_with_broker(broker_url, job))
+    create_table_artifact(
+        table=offers_rows(decision.choice.rows),
+        key="offers",
+        description=f"Offers for {job.name}: chose work pool {decision.work_pool}",
+    )
+    return decision
+
+
+async def submit_run(deployment: str, parameters: dict[str, Any]) -> str:
+    """Create a flow run of ``deployment`` (the pool's worker picks it up); return its id."""
+    flow_run = await run_deployment(name=deployment, parameters=parameters, timeout=0)
+    return str(flow_run.id)
+
+
+async def wait_for_run(flow_run_id: str, timeout_s: float = 240.0) -> RunOutcome:
+    """Poll a flow run until it reaches a final state or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    async with get_client() as client:
+        while True:
+            state = (await client.read_flow_run(UUID(flow_run_id))).state
+            name = state.type.value if state else "UNKNOWN"
+            if name in FINAL_STATES:
+                return RunOutcome(flow_run_id, name, (state.message or "") if state else "")
+            if time.monotonic() > deadline:
+                return RunOutcome(flow_run_id, name, f"no final state after {timeout_s:.0f} s")
+            await asyncio.sleep(1.0)
+
+
+async def cancel_run(flow_run_id: str) -> None:
+    async with get_client() as client:
+        await client.set_flow_run_state(UUID(flow_run_id), Cancelling(), force=True)
