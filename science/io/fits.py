@@ -135,7 +135,7 @@ def _celestial_wcs(header: fits.Header, name: str) -> WCS:
 
 def _beam(header: fits.Header, name: str, beam: Beam | None) -> Beam:
     if "BMAJ" in header and "BMIN" in header:
-        bmaj, bmin = float(header["BMAJ"]) * 3600.0, float(header["BMIN"]) * 3600.0
+        bmaj, bmin = round(float(header["BMAJ"]) * 3600.0, 9), round(float(header["BMIN"]) * 3600.0, 9)
         bpa = float(header.get("BPA", 0.0))
         if bmin > bmaj:
             bmaj, bmin = bmin, bmaj
