@@ -28,8 +28,10 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# pytest exits 5 when it collected no test: that is a failure here, said in words.
 test: lint
-	$(VENV)/bin/pytest
+	@$(VENV)/bin/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 test-fast: venv
 	$(VENV)/bin/pytest -m "not slurm and not prefect and not postgres"

@@ -31,8 +31,8 @@ async def test_missing_pool_and_pool_without_worker_say_why(stack: services.Serv
     assert not snapshot.available
     assert snapshot.unavailable_reasons == ("work pool no-such-pool does not exist",)
 
-    with httpx.Client(base_url=stack.prefect_api_url) as client:
-        created = client.post("/work_pools/", json={"name": "cirasa-empty", "type": "process"})
+    async with httpx.AsyncClient(base_url=stack.prefect_api_url) as client:
+        created = await client.post("/work_pools/", json={"name": "cirasa-empty", "type": "process"})
         assert created.status_code in (201, 409)
     empty = PrefectPoolAdapter(name="e", work_pool="cirasa-empty", api_url=stack.prefect_api_url)
     snapshot = await empty.snapshot(ResourceRequest())
@@ -42,5 +42,5 @@ async def test_missing_pool_and_pool_without_worker_say_why(stack: services.Serv
 
 async def test_unreachable_prefect_raises_platform_unavailable() -> None:
     adapter = PrefectPoolAdapter(name="x", work_pool="p", api_url="http://127.0.0.1:9/api", timeout_s=1)
-    with pytest.raises(PlatformUnavailableError, match="Prefect API at http://127.0.0.1:9/api unreachable"):
+    with pytest.raises(PlatformUnavailableError, match=r"Prefect API at http://127\.0\.0\.1:9/api unreachable"):
         await adapter.snapshot(ResourceRequest())
