@@ -344,7 +344,7 @@ class SlurmAdapter:
         finally:
             if process.returncode is None:
                 process.kill()
-                await process.wait()
+                await process.communicate()  # reap it and drain its pipes before the loop may close
         logger.debug("%s exited %s", command, rc)
         return rc, stdout.decode(errors="replace"), stderr.decode(errors="replace")
 
