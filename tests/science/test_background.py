@@ -22,13 +22,17 @@ def test_box_is_bkgbox_times_ceil_beam_pixels() -> None:
 
 
 def test_constant_plus_noise_recovers_level_and_rms() -> None:
-    """Level within 0.15 σ and rms within 5 % at every pixel (1600-pixel boxes: median error ≈ 0.03 σ)."""
+    """Level within 0.15 σ and rms within 10 % at every pixel, median rms within 2 %.
+
+    1600-pixel boxes: the box median scatters by ≈ 0.03 σ and the MAD-based rms by ≈ 3 %.
+    """
     rng = np.random.default_rng(7)
     data = (0.5 + rng.normal(0.0, 1e-3, (300, 300))).astype(np.float32)
     maps = BackgroundEstimator(box_beams=20).estimate(data, 2.0)
     assert maps.level.dtype == np.float32 and maps.rms.dtype == np.float32
     assert np.abs(maps.level - 0.5).max() < 0.15 * 1e-3
-    assert np.abs(maps.rms / 1e-3 - 1.0).max() < 0.05
+    assert np.abs(maps.rms / 1e-3 - 1.0).max() < 0.10
+    assert abs(float(np.median(maps.rms)) / 1e-3 - 1.0) < 0.02
 
 
 def test_box_at_least_the_image_gives_global_median_and_mad() -> None:

@@ -92,7 +92,7 @@ def test_zero_size_file(tmp_path: Path) -> None:
 def test_not_fits(tmp_path: Path) -> None:
     path = tmp_path / "text.fits"
     path.write_text("hello world\n" * 100)
-    with pytest.raises(InvalidImageError, match="text.fits is not a readable FITS file"):
+    with pytest.raises(InvalidImageError, match=re.escape("text.fits is not a readable FITS file")):
         load_image(path)
 
 
@@ -100,7 +100,7 @@ def test_truncated_file(tmp_path: Path, noise_fits: Path) -> None:
     raw = noise_fits.read_bytes()
     path = tmp_path / "trunc.fits"
     path.write_bytes(raw[: 2880 + 4000])
-    with pytest.raises(InvalidImageError, match="trunc.fits"):
+    with pytest.raises(InvalidImageError, match=re.escape("trunc.fits is truncated or corrupt: buffer is too small")):
         load_image(path)
 
 
@@ -119,7 +119,9 @@ def test_no_wcs(tmp_path: Path) -> None:
 
 def test_no_beam_fails_unless_given(tmp_path: Path) -> None:
     path = _write(tmp_path / "nobeam.fits", np.ones((10, 10), np.float32), fits_header((10, 10), beam=False))
-    with pytest.raises(InvalidImageError, match=re.escape("nobeam.fits has no beam (BMAJ/BMIN missing); pass beam=...")):
+    with pytest.raises(
+        InvalidImageError, match=re.escape("nobeam.fits has no beam (BMAJ/BMIN missing); pass beam=...")
+    ):
         load_image(path)
     assert load_image(path, beam=Beam(10.0, 5.0, 30.0)).beam == Beam(10.0, 5.0, 30.0)
 
@@ -147,7 +149,7 @@ def test_zero_size_axis(tmp_path: Path) -> None:
     path = tmp_path / "zeroaxis.fits"
     header = fits_header((0, 0))
     fits.PrimaryHDU(None, header).writeto(path)
-    with pytest.raises(InvalidImageError, match="zeroaxis.fits"):
+    with pytest.raises(InvalidImageError, match=re.escape("zeroaxis.fits has no image data (no HDU with NAXIS ≥ 1)")):
         load_image(path)
 
 

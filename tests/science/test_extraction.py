@@ -1,0 +1,122 @@
+"""Simulate → extract → match, tiled vs untiled, parameters and a 2048² sanity run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from science.errors import ParameterError
+from science.extract.extractor import ExtractionParams, SourceExtractor, extract_file
+from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles, plan_tiles
+from science.image import Beam
+from science.io.fits import write_image
+from science.io.truth import load_truth, write_truth
+from science.match import match_to_truth
+from science.simulate import TRUTH_COLUMNS, simulate_image
+
+
+def test_simulation_is_seeded_and_has_truth_columns() -> None:
+    a, truth = simulate_image(seed=11, n_sources=40)
+    b, _ = simulate_image(seed=11, n_sources=40)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert tuple(truth.colnames) == TRUTH_COLUMNS
+    assert np.all(truth["flux_jy"] == truth["peak_jy"])
+    np.testing.assert_allclose(truth["snr"], truth["peak_jy"] / 1e-4)
+    assert set(truth["kind"]) == {"point"}
+    # correlated noise renormalised to the requested rms (source-free image)
+    noise, _ = simulate_image(seed=2, n_sources=0)
+    assert float(np.std(noise.data)) == pytest.approx(1e-4, rel=0.05)
+
+
+def test_truth_ecsv_round_trip(tmp_path: Path) -> None:
+    _, truth = simulate_image(seed=1, n_sources=10)
+    back = load_truth(write_truth(truth, tmp_path / "truth.ecsv"))
+    assert back.colnames == truth.colnames
+    np.testing.assert_array_equal(back["x"], truth["x"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_completeness_and_reliability_on_a_512_simulation(seed: int) -> None:
+    """≥ 90 % of truth sources with peak S/N ≥ 10 found within 2 px (half a beam); ≥ 90 % of detections real."""
+    image, truth = simulate_image(seed=seed)
+    catalogue = SourceExtractor().extract(image)
+    result = match_to_truth(catalogue, truth, radius_pix=2.0, snr_min=10.0)
+    assert result.n_truth >= 50
+    assert result.completeness >= 0.9
+    assert result.reliability >= 0.9
+
+
+def _write_sim(tmp_path: Path, **kwargs: object) -> tuple[Path, Table]:
+    image, truth = simulate_image(**kwargs)  # type: ignore[arg-type]
+    return write_image(tmp_path / "sim.fits", image), truth
+
+
+def test_tiled_equals_untiled_without_duplicates(tmp_path: Path) -> None:
+    path, _ = _write_sim(tmp_path, shape=(700, 640), n_sources=300, seed=4, min_separation_beams=3.0)
+    whole = extract_file(path)
+    tiled = extract_file(path, ExtractionParams(tile_size=200))
+    assert len(plan_file_tiles(path, ExtractionParams(tile_size=200))) == 16
+    assert len(tiled) == len(whole)
+    assert list(tiled["name"]) == [f"S{k + 1}" for k in range(len(tiled))]
+    np.testing.assert_allclose(tiled["x"], whole["x"], atol=0.01)
+    np.testing.assert_allclose(tiled["y"], whole["y"], atol=0.01)
+    assert list(tiled["npix"]) == list(whole["npix"])
+    pairs = {(round(float(x), 3), round(float(y), 3)) for x, y in zip(tiled["x"], tiled["y"], strict=True)}
+    assert len(pairs) == len(tiled)
+
+
+def test_island_straddling_a_seam_is_found_once(tmp_path: Path) -> None:
+    path, _ = _write_sim(tmp_path, shape=(400, 400), n_sources=0, seed=9)
+    from science.io.fits import load_image
+
+    image = load_image(path)
+    yy, xx = np.indices(image.shape)
+    image.data[...] += (2e-3 * np.exp(-0.5 * ((xx - 200.3) ** 2 + (yy - 150.0) ** 2) / 1.7**2)).astype(np.float32)
+    write_image(path, image)
+    params = ExtractionParams(tile_size=200)
+    tiles = plan_file_tiles(path, params)
+    per_tile = [extract_tile(str(path), tile, params) for tile in tiles]
+    assert [len(t) for t in per_tile].count(1) == 1
+    merged = merge_tiles(per_tile)
+    assert len(merged) == 1 and merged["name"][0] == "S1"
+    assert merged["x"][0] == pytest.approx(200.3, abs=0.3)
+
+
+def test_plan_tiles_cores_partition_the_image() -> None:
+    tiles = plan_tiles((1000, 700), 256, 50)
+    cover = np.zeros((1000, 700), int)
+    for t in tiles:
+        cover[t.core_y0 : t.core_y1, t.core_x0 : t.core_x1] += 1
+        assert t.y0 == max(0, t.core_y0 - 50) and t.x1 == min(700, t.core_x1 + 50)
+    assert np.all(cover == 1)
+    assert [t.index for t in tiles] == list(range(len(tiles)))
+    with pytest.raises(ParameterError, match="need tile_size ≥ 1"):
+        plan_tiles((10, 10), 0, 5)
+
+
+def test_params_reject_unknown_and_inconsistent_keys() -> None:
+    with pytest.raises(
+        ParameterError, match=re.escape("invalid extraction parameters: seedtrh: Extra inputs are not permitted")
+    ):
+        ExtractionParams.parse({"seedtrh": 4})
+    with pytest.raises(ParameterError, match=re.escape("mergethr (6.0) must not exceed seedthr (5.0)")):
+        ExtractionParams.parse({"mergethr": 6.0})
+    with pytest.raises(ParameterError, match="npixmin: Input should be greater than or equal to 1"):
+        ExtractionParams.parse({"npixmin": 0})
+    with pytest.raises(ParameterError, match="bmaj and bmin must be given together"):
+        ExtractionParams.parse({"bmaj": 10.0})
+    params = ExtractionParams.parse({"seedthr": 4.5, "bmaj": 10.0, "bmin": 5.0})
+    assert params.user_beam() == Beam(10.0, 5.0, 0.0)
+    assert ExtractionParams() == ExtractionParams(seedthr=5.0, mergethr=2.6, npixmin=5, bkgbox=20, bkggrid=0.2)
+
+
+def test_large_image_extracts(tmp_path: Path) -> None:
+    """Sanity: a 2048² image with 2000 sources goes through (≈ 1 s on 2 cores; timing lives in bench/)."""
+    path, truth = _write_sim(tmp_path, shape=(2048, 2048), n_sources=2000, seed=8)
+    catalogue = extract_file(path)
+    result = match_to_truth(catalogue, truth, radius_pix=2.0, snr_min=10.0)
+    assert result.completeness >= 0.9 and result.reliability >= 0.9
