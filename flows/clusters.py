@@ -1,0 +1,186 @@
+"""Dask clusters per platform, as data: a :class:`ClusterSpec` becomes ``LocalCluster`` or
+``dask_jobqueue.SLURMCluster`` keyword arguments through pure ``build_*`` functions (checked offline with
+``SLURMCluster(**kwargs).job_script()``), and :func:`open_cluster` runs one for the length of a ``with``.
+
+Everything listens on loopback (``interface="lo"`` for scheduler and workers, dashboard on a free
+port), which is right for the single-node test Slurm and for a LocalCluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, Self
+
+from distributed import Client, LocalCluster
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "cirasa-dask"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ClusterStartTimeoutError(TimeoutError):
+    """No Dask worker joined within ``ClusterSpec.start_timeout_s``; the message says what Slurm reports."""
+
+
+class ClusterSpec(BaseModel):
+    """Where and how big the Dask cluster of one flow run is.
+
+    ``kind="slurm"`` submits one Slurm job per worker to ``partition``; ``kind="local"`` starts worker
+    processes on this machine. ``python`` is the interpreter the workers run (default: this one);
+    ``env`` is exported in each Slurm job's prologue (and in LocalCluster workers' environment).
+    Worker job logs go to ``log_directory``; without one they are discarded.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["local", "slurm"] = "local"
+    workers: int = Field(default=1, ge=1, le=256, description="Dask workers (one Slurm job each)")
+    cores_per_worker: int = Field(default=1, ge=1, description="Cores (threads) per worker")
+    memory_gib_per_worker: float = Field(default=1.0, gt=0, description="Memory per worker, GiB")
+    walltime_minutes: int = Field(default=10, ge=1, description="Time limit of each worker job")
+    partition: str | None = Field(default=None, description="Slurm partition (slurm only)")
+    log_directory: str | None = Field(default=None, description="Slurm job stdout/stderr directory")
+    local_directory: str | None = Field(default=None, description="Worker scratch directory")
+    python: str | None = Field(default=None, description="Worker Python; default: sys.executable")
+    env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker")
+    death_timeout_s: int = Field(default=60, ge=1, description="A worker without scheduler exits after this")
+    start_timeout_s: float = Field(default=120.0, gt=0, description="Wait this long for the first worker")
+
+    @field_validator("env")
+    @classmethod
+    def _check_env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name in env if not _ENV_NAME.match(name))
+        if bad:
+            raise ValueError(f"env names must match [A-Za-z_][A-Za-z0-9_]*, got {bad}")
+        return env
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Self:
+        if self.kind == "slurm" and not self.partition:
+            raise ValueError("a slurm cluster needs a partition (the Slurm partition for the worker jobs)")
+        if self.kind == "local" and self.partition is not None:
+            raise ValueError(f"partition is only for slurm clusters, got partition={self.partition!r} for local")
+        return self
+
+
+def format_walltime(minutes: int) -> str:
+    """``HH:MM:SS`` as Slurm and dask-jobqueue take it: 90 -> ``01:30:00``."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
+def format_memory(gib: float) -> str:
+    """A dask memory string in binary units: 1.5 -> ``1536MiB`` (exact, no float noise)."""
+    mib = round(gib * 1024)
+    return f"{mib // 1024}GiB" if mib % 1024 == 0 else f"{mib}MiB"
+
+
+def build_slurm_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
+    """Keyword arguments of ``dask_jobqueue.SLURMCluster`` for ``spec``: one single-process worker
+    per job with ``cores_per_worker`` threads, on loopback, env exported in the job prologue."""
+    if spec.kind != "slurm":
+        raise ValueError(f"build_slurm_cluster_kwargs needs a slurm spec, got kind={spec.kind!r}")
+    kwargs: dict[str, Any] = {
+        "queue": spec.partition,
+        "cores": spec.cores_per_worker,
+        "processes": 1,
+        "memory": format_memory(spec.memory_gib_per_worker),
+        "walltime": format_walltime(spec.walltime_minutes),
+        "job_name": JOB_NAME,
+        "interface": "lo",
+        "scheduler_options": {"interface": "lo", "dashboard_address": ":0"},
+        "death_timeout": spec.death_timeout_s,
+        "python": spec.python or sys.executable,
+        "job_script_prologue": [f"export {name}={shlex.quote(value)}" for name, value in sorted(spec.env.items())],
+        "local_directory": spec.local_directory,
+    }
+    if spec.log_directory is not None:
+        kwargs["log_directory"] = spec.log_directory
+    else:
+        kwargs["job_extra_directives"] = ["--output=/dev/null", "--error=/dev/null"]
+    return kwargs
+
+
+def build_local_cluster_kwargs(spec: ClusterSpec) -> dict[str, Any]:
+    """Keyword arguments of ``distributed.LocalCluster`` for ``spec`` (worker processes on loopback)."""
+    if spec.kind != "local":
+        raise ValueError(f"build_local_cluster_kwargs needs a local spec, got kind={spec.kind!r}")
+    kwargs: dict[str, Any] = {
+        "n_workers": spec.workers,
+        "processes": True,
+        "threads_per_worker": spec.cores_per_worker,
+        "memory_limit": format_memory(spec.memory_gib_per_worker),
+        "host": "127.0.0.1",
+        "dashboard_address": ":0",
+        "death_timeout": spec.death_timeout_s,
+    }
+    if spec.local_directory is not None:
+        kwargs["local_directory"] = spec.local_directory
+    if spec.env:
+        kwargs["env"] = dict(sorted(spec.env.items()))
+    return kwargs
+
+
+def _slurm_job_states(job_ids: list[str]) -> str:
+    """``"12 PENDING (PartitionTimeLimit)"`` per job, for error messages only."""
+    if not job_ids:
+        return "no job was submitted"
+    try:
+        done = subprocess.run(
+            ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i %T (%r)"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"squeue failed: {exc}"
+    return "; ".join(done.stdout.split("\n")).strip("; ") or f"squeue knows none of {job_ids}"
+
+
+def _wait_for_first_worker(client: Client, cluster: Any, spec: ClusterSpec) -> None:
+    try:
+        client.wait_for_workers(1, timeout=spec.start_timeout_s)
+    except TimeoutError as exc:
+        where = f"{spec.kind} cluster"
+        if spec.kind == "slurm":
+            job_ids = [str(job.job_id) for job in cluster.workers.values() if getattr(job, "job_id", None)]
+            where = f"Slurm partition {spec.partition!r} (jobs: {_slurm_job_states(job_ids)})"
+        raise ClusterStartTimeoutError(f"no Dask worker joined within {spec.start_timeout_s:g} s on {where}") from exc
+
+
+@contextmanager
+def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
+    """Start the cluster of ``spec``, wait for its first worker, yield a client; close all on exit.
+
+    Closing the cluster cancels its Slurm jobs; this happens on errors and KeyboardInterrupt too.
+
+    Raises
+    ------
+    ClusterStartTimeoutError
+        No worker joined within ``spec.start_timeout_s`` (the message has the Slurm job states).
+    """
+    cluster: Any
+    if spec.kind == "slurm":
+        from dask_jobqueue.slurm import SLURMCluster  # imported only where Slurm is used (1.4 s)
+
+        cluster = SLURMCluster(**build_slurm_cluster_kwargs(spec))
+    else:
+        cluster = LocalCluster(**build_local_cluster_kwargs(spec))  # type: ignore[no-untyped-call]
+    try:
+        if spec.kind == "slurm":
+            cluster.scale(spec.workers)
+        with Client(cluster) as client:  # type: ignore[no-untyped-call]
+            _wait_for_first_worker(client, cluster, spec)
+            logger.info("Dask %s cluster up: %s, dashboard %s", spec.kind, cluster, cluster.dashboard_link)
+            yield client
+    finally:
+        cluster.close()
+        logger.info("Dask %s cluster closed", spec.kind)
