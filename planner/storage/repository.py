@@ -1,0 +1,252 @@
+"""SQL storage of offer sets and sessions (SQLite or PostgreSQL), with an atomic accept.
+
+:class:`SqlRepository` has the methods and semantics of
+:class:`planner.storage.memory.MemoryRepository`. Every phase change is one compare-and-set
+``UPDATE sessions SET phase=:new WHERE uuid=:u AND phase IN (:expected)`` judged by its row count;
+accepting also rejects the still-OFFERED siblings in the same transaction, so concurrent accepts
+of the offers of one set give exactly one ACCEPTED.
+
+Locking. On PostgreSQL a transition first locks its offer set's row (``SELECT … FOR UPDATE``), so
+transitions within one set queue up instead of deadlocking on each other's sibling rows, and
+:meth:`SqlRepository.expire` skips rows that a transition holds (``FOR UPDATE SKIP LOCKED``; the
+next call picks them up). On SQLite the engine from :func:`planner.storage.database.make_engine`
+has one connection and starts every transaction with ``BEGIN IMMEDIATE`` under a busy time-out,
+so writers queue instead of failing with "database is locked".
+
+SQLAlchemy and driver errors become :class:`StorageError` (503, transient).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from planner.errors import NotFoundError, PlannerError, TransientError
+from planner.storage import tables
+from planner.wire.models import OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
+
+__all__ = ["SqlRepository", "StorageError"]
+
+logger = logging.getLogger(__name__)
+Phase = SimpleExecutionSessionPhase
+
+
+class StorageError(PlannerError, TransientError):
+    """The database could not be read or written; trying again later may succeed."""
+
+    code = "storage-error"
+    status = 503
+    title = "Storage unavailable"
+
+
+class SqlRepository:
+    """Offer sets and sessions in a SQL database reached through ``engine``.
+
+    The schema must exist (:func:`planner.storage.database.upgrade`). The repository does not own
+    the engine: whoever made it disposes of it.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[AsyncConnection]:
+        """One transaction; database errors become StorageError naming ``action``."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("storage failed to %s: %s: %s", action, type(exc).__name__, exc)
+            raise StorageError(f"storage failed to {action}: {type(exc).__name__}: {exc}") from exc
+
+    async def add_offer_set(self, offer_set: OfferSetResponse, sessions: Iterable[ScheduledExecutionSession]) -> None:
+        """Store ``offer_set`` and its ``sessions`` (in this order) in one transaction.
+
+        Raises
+        ------
+        ValueError
+            When the offer set or a session has no ``meta.uuid``.
+        StorageError
+            When the database fails (also on a duplicate id).
+        """
+        offer_set_id = offer_set.meta.uuid if offer_set.meta else None
+        if offer_set_id is None:
+            raise ValueError("an offer set needs meta.uuid to be stored")
+        rows = [_session_row(s, offer_set_id, position) for position, s in enumerate(sessions)]
+        document = offer_set.model_dump(mode="json", by_alias=True, exclude={"offers"})
+        created = offer_set.meta.created if offer_set.meta else None
+        async with self._transaction(f"store offer set {offer_set_id}") as conn:
+            await conn.execute(
+                insert(tables.offer_sets).values(
+                    uuid=offer_set_id, result=offer_set.result, created=created, document=document
+                )
+            )
+            if rows:
+                await conn.execute(insert(tables.sessions), rows)
+
+    async def get_offer_set(self, uuid: str) -> tuple[OfferSetResponse, list[ScheduledExecutionSession]]:
+        """The offer set ``uuid`` and its sessions as they are now (also as its ``offers``).
+
+        Raises
+        ------
+        NotFoundError
+            When there is no offer set ``uuid``.
+        StorageError
+            When the database fails.
+        """
+        async with self._transaction(f"read offer set {uuid}") as conn:
+            document = (
+                await conn.execute(select(tables.offer_sets.c.document).where(tables.offer_sets.c.uuid == uuid))
+            ).scalar()
+            rows = (
+                await conn.execute(
+                    select(tables.sessions)
+                    .where(tables.sessions.c.offer_set_id == uuid)
+                    .order_by(tables.sessions.c.position)
+                )
+            ).all()
+        if document is None:
+            raise NotFoundError(f"no offer set with id {uuid}")
+        members = [_session_from_row(row) for row in rows]
+        offer_set = OfferSetResponse.model_validate(document).model_copy(update={"offers": members})
+        return offer_set, members
+
+    async def get_session(self, uuid: str) -> ScheduledExecutionSession:
+        """The session ``uuid`` as it is now.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no session ``uuid``.
+        StorageError
+            When the database fails.
+        """
+        async with self._transaction(f"read session {uuid}") as conn:
+            row = (await conn.execute(select(tables.sessions).where(tables.sessions.c.uuid == uuid))).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no session with id {uuid}")
+        return _session_from_row(row)
+
+    async def expire(self, now: datetime) -> list[str]:
+        """Move every OFFERED session with ``expires <= now`` to EXPIRED; return their ids.
+
+        One UPDATE. Rows that a concurrent transition holds are left for the next call.
+
+        Raises
+        ------
+        StorageError
+            When the database fails.
+        """
+        due = (
+            select(tables.sessions.c.uuid)
+            .where(tables.sessions.c.phase == Phase.OFFERED.value, tables.sessions.c.expires <= now)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(tables.sessions)
+            .where(tables.sessions.c.uuid.in_(due), tables.sessions.c.phase == Phase.OFFERED.value)
+            .values(phase=Phase.EXPIRED.value, modified=now)
+            .returning(tables.sessions.c.uuid)
+        )
+        async with self._transaction("expire offers") as conn:
+            expired = sorted((await conn.execute(statement)).scalars().all())
+        if expired:
+            logger.info("expired %d offer(s): %s", len(expired), ", ".join(expired))
+        return expired
+
+    async def transition(
+        self,
+        uuid: str,
+        expected: frozenset[Phase],
+        new: Phase,
+        *,
+        reject_siblings: bool = False,
+        now: datetime,
+    ) -> tuple[bool, ScheduledExecutionSession]:
+        """Set ``new`` if the phase is in ``expected`` (compare-and-set); return (changed, session).
+
+        With ``reject_siblings`` a successful change also moves the other OFFERED sessions of the
+        same offer set to REJECTED, in the same transaction.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no session ``uuid``.
+        StorageError
+            When the database fails.
+        """
+        async with self._transaction(f"change session {uuid} to {new.value}") as conn:
+            offer_set_id = await _lock_offer_set(conn, uuid)
+            if offer_set_id is None:
+                raise NotFoundError(f"no session with id {uuid}")
+            cas = await conn.execute(
+                update(tables.sessions)
+                .where(tables.sessions.c.uuid == uuid, tables.sessions.c.phase.in_(sorted(p.value for p in expected)))
+                .values(phase=new.value, modified=now)
+            )
+            changed = cas.rowcount == 1
+            if changed and reject_siblings:
+                await conn.execute(
+                    update(tables.sessions)
+                    .where(
+                        tables.sessions.c.offer_set_id == offer_set_id,
+                        tables.sessions.c.uuid != uuid,
+                        tables.sessions.c.phase == Phase.OFFERED.value,
+                    )
+                    .values(phase=Phase.REJECTED.value, modified=now)
+                )
+            row = (await conn.execute(select(tables.sessions).where(tables.sessions.c.uuid == uuid))).one()
+        return changed, _session_from_row(row)
+
+
+async def _lock_offer_set(conn: AsyncConnection, session_id: str) -> str | None:
+    """Lock the offer set of ``session_id`` for this transaction (PostgreSQL); return its id."""
+    owner = select(tables.sessions.c.offer_set_id).where(tables.sessions.c.uuid == session_id).scalar_subquery()
+    statement = select(tables.offer_sets.c.uuid).where(tables.offer_sets.c.uuid == owner).with_for_update()
+    result: str | None = (await conn.execute(statement)).scalar()
+    return result
+
+
+def _session_row(session: ScheduledExecutionSession, offer_set_id: str, position: int) -> dict[str, Any]:
+    meta = session.meta
+    if meta is None or meta.uuid is None:
+        raise ValueError(f"offer {position} of offer set {offer_set_id} needs meta.uuid to be stored")
+    placement = session.placement
+    compute = session.compute
+    return {
+        "uuid": meta.uuid,
+        "offer_set_id": offer_set_id,
+        "position": position,
+        "phase": session.phase.value,
+        "expires": session.expires,
+        "created": meta.created,
+        "modified": meta.modified,
+        "platform": placement.platform if placement else None,
+        "work_pool": placement.work_pool if placement else None,
+        "cores": compute.cores.min if compute and compute.cores else None,
+        "memory_gib": compute.memory.min if compute and compute.memory else None,
+        "document": session.model_dump(mode="json", by_alias=True),
+    }
+
+
+def _session_from_row(row: Row[Any]) -> ScheduledExecutionSession:
+    """The stored document with ``phase`` and ``meta.modified`` from the columns.
+
+    Once the phase has moved on, the stored ``meta.options`` are stale and are dropped (as the
+    in-memory repository does); the service recomputes them for the client.
+    """
+    session = ScheduledExecutionSession.model_validate(row.document)
+    phase = Phase(row.phase)
+    if session.meta is None:
+        return session.model_copy(update={"phase": phase})
+    meta_update: dict[str, Any] = {"modified": row.modified}
+    if phase != session.phase:
+        meta_update["options"] = []
+    return session.model_copy(update={"phase": phase, "meta": session.meta.model_copy(update=meta_update)})
