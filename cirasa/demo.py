@@ -19,7 +19,7 @@ from cirasa.render import offers_table
 from planner.planning import JobSpec
 
 
-def run_demo(console: Console, *, size: int = 512, n_sources: int = 60, seed: int = 42) -> int:
+def run_demo(console: Console, *, size: int = 1024, n_sources: int = 200, seed: int = 42) -> int:
     config = services.ServiceConfig.from_env()
     config.apply()
     started = time.monotonic()

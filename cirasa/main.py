@@ -115,8 +115,9 @@ def extract(
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
     from science.errors import ScienceError
-    from science.extract.extractor import ExtractionParams, extract_file
-    from science.io.catalogue import write_island_catalogue, write_regions
+    from science.extract.extractor import extract_file
+    from science.extract.params import ExtractionParams
+    from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
     try:
@@ -125,11 +126,8 @@ def extract(
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    base = image_base_name(image)
-    written = [write_regions(table, out / f"ds9-{base}.reg")]
-    if len(table):
-        written.insert(0, write_island_catalogue(table, out / f"catalog-{base}.dat"))
-    console.print(f"{len(table)} source(s); wrote {', '.join(str(p) for p in written)}")
+    written = write_catalogue_products(table, out, image_base_name(image))
+    console.print(f"{len(table)} source(s); wrote {', '.join(str(p) for p in written.values())}")
 
 
 @app.command(epilog="Example: `cirasa plan request.yaml --broker http://127.0.0.1:8790 --json`")
@@ -170,8 +168,8 @@ def plan(
 
 @app.command(epilog="Example: `make demo` or `cirasa demo --size 1024 --sources 150`")
 def demo(
-    size: int = typer.Option(512, min=128, help="Simulated image side, pixels."),
-    sources: int = typer.Option(60, min=1, help="Simulated sources."),
+    size: int = typer.Option(1024, min=128, help="Simulated image side, pixels (tiles of 512 fan out on Dask)."),
+    sources: int = typer.Option(200, min=1, help="Simulated sources."),
     seed: int = typer.Option(42, help="Random seed."),
 ) -> None:
     """Run the main job end to end: services, offers, choice, extraction on the chosen pool, summary."""

@@ -176,7 +176,8 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
         cluster = LocalCluster(**build_local_cluster_kwargs(spec))  # type: ignore[no-untyped-call]
     try:
         if spec.kind == "slurm":
-            cluster.scale(spec.workers)
+            # adapt (not scale) so that a lost worker job is resubmitted and its work recomputed
+            cluster.adapt(minimum=spec.workers, maximum=spec.workers, interval="1s")
         with Client(cluster) as client:  # type: ignore[no-untyped-call]
             _wait_for_first_worker(client, cluster, spec)
             logger.info("Dask %s cluster up: %s, dashboard %s", spec.kind, cluster, cluster.dashboard_link)

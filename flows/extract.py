@@ -7,8 +7,6 @@ the pool's settings, maps the pure tile function over it, and writes the caesar 
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,11 @@ from pydantic import BaseModel, Field
 
 from flows.clusters import ClusterSpec, open_cluster
 from flows.settings import FlowSettings
-from science.extract.extractor import ExtractionParams
-from science.extract.tiling import Tile, extract_tile, merge_tiles, plan_tiles
-from science.io.catalogue import write_island_catalogue, write_regions
-from science.io.fits import image_base_name, load_image_info
+from flows.tiles import run_tile
+from science.extract.params import ExtractionParams
+from science.extract.tiling import merge_tiles, plan_file_tiles
+from science.io.catalogue import write_catalogue_products
+from science.io.fits import image_base_name
 
 
 class ClusterRequest(BaseModel):
@@ -33,19 +32,11 @@ class ClusterRequest(BaseModel):
     walltime_minutes: int = Field(default=10, ge=1, description="Walltime of each worker job")
 
 
-def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, dict[str, str]]:
-    """Extract one tile and say where it ran (host and, on Slurm, the job id)."""
-    where = {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
-    return extract_tile(image, tile, params), where
-
-
 @task(name="extract-tiles")
 def extract_tiles(image: str, params: ExtractionParams, spec: ClusterSpec) -> tuple[Table, list[dict[str, str]]]:
     """One coarse Prefect task; plain Dask fan-out of the tiles inside it."""
     logger = get_run_logger()
-    info = load_image_info(image)
-    overlap = max(int(params.tile_overlap_beams * info.beam.size_pixels(info.pixscale_arcsec)), 8)
-    tiles = plan_tiles(info.shape, params.tile_size or max(info.shape), overlap)
+    tiles = plan_file_tiles(image, params)
     logger.info("%s: %d tile(s) on a %s cluster of %d worker(s)", image, len(tiles), spec.kind, spec.workers)
     with open_cluster(spec) as client:
         futures = client.map(run_tile, [image] * len(tiles), tiles, [params] * len(tiles), pure=False)
@@ -56,19 +47,15 @@ def extract_tiles(image: str, params: ExtractionParams, spec: ClusterSpec) -> tu
 
 @task(name="write-catalogue")
 def write_catalogue(table: Table, output_dir: str, base: str) -> list[str]:
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [write_regions(table, out / f"ds9-{base}.reg")]
-    if len(table):
-        written.insert(0, write_island_catalogue(table, out / f"catalog-{base}.dat"))
-    return [str(p) for p in written]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return [str(p) for p in write_catalogue_products(table, output_dir, base).values()]
 
 
 @flow(name="extract-image", log_prints=False)
 def extract_image(
     image: str,
     output_dir: str,
-    params: ExtractionParams = ExtractionParams(),
+    params: ExtractionParams = ExtractionParams(tile_size=512),
     cluster: ClusterRequest = ClusterRequest(),
 ) -> dict[str, Any]:
     """Find the sources of one radio image and write caesar's island catalogue and DS9 regions.
@@ -86,7 +73,9 @@ def extract_image(
         partition=settings.slurm_partition if settings.cluster == "slurm" else None,
         log_directory=settings.log_directory or str(Path(output_dir) / "dask-logs"),
     )
-    table, placements = extract_tiles(image, params, spec)
+    # Bounded: a cluster whose workers never come back must fail the run, not hang it.
+    bounded = extract_tiles.with_options(timeout_seconds=cluster.walltime_minutes * 60)
+    table, placements = bounded(image, params, spec)
     base = image_base_name(image)
     files = write_catalogue(table, output_dir, base)
     summary: dict[str, Any] = {

@@ -22,10 +22,7 @@ from flows.clusters import (
     format_walltime,
     open_cluster,
 )
-from tests.services import slurm as slurm_service
 from tests.services.slurm import SlurmInfo, wait_until_gone
-
-slurm = slurm_service.slurm  # the session fixture (no conftest provides it yet)
 
 SLURM_SPEC = ClusterSpec(
     kind="slurm",

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import slurm as slurm_service
 from tests.services.slurm import SLURM_SCRIPTS, SlurmInfo
-
-slurm = slurm_service.slurm  # the session fixture (no conftest provides it yet)
 
 SCRIPTS = ["install.sh", "start.sh", "stop.sh", "status.sh"]
 STATUS_LINE = re.compile(

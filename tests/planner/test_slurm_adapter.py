@@ -28,10 +28,7 @@ from planner.adapters.slurm import (
 )
 from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest, StartBand
 from planner.errors import PlatformUnavailableError
-from tests.services import slurm as slurm_service
 from tests.services.slurm import SlurmInfo, fill_partition
-
-slurm = slurm_service.slurm  # the session fixture (no conftest provides it yet)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"
 # The captures were taken at these instants (the machine's zone is UTC).

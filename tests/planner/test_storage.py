@@ -17,7 +17,7 @@ from planner.storage.database import default_url, make_engine, upgrade
 from planner.storage.repository import SqlRepository, StorageError
 from planner.storage.tables import metadata
 from planner.wire import models as w
-from tests.services.postgres import create_database, postgres_url  # noqa: F401
+from tests.services.postgres import create_database
 
 Phase = w.SimpleExecutionSessionPhase
 OFFERED = frozenset({Phase.OFFERED})

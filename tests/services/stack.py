@@ -58,8 +58,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Service
         services.down(config, with_slurm=False)
         unavailable(f"local Prefect stack did not start: {exc}")
     config.apply()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     try:
-        yield config
+        with temporary_settings(updates={PREFECT_API_URL: config.prefect_api_url}):
+            yield config
     finally:
         services.down(config, with_slurm=False)
         os.environ.clear()

@@ -1,0 +1,65 @@
+"""The whole chain on real parts: broker offers → planner choice → Prefect flow run on the chosen
+pool → Dask workers as real Slurm jobs → caesar catalogue checked against the simulation's truth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cirasa import services
+from flows.plan import cluster_for, plan_with_broker, submit_run, wait_for_run
+from planner.planning import JobSpec
+from science.io.catalogue import read_island_catalogue
+from science.io.fits import write_image
+from science.match import match_to_truth
+from science.simulate import simulate_image
+from tests.services.slurm import SlurmInfo
+
+pytestmark = [pytest.mark.slurm, pytest.mark.prefect]
+
+
+def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: SlurmInfo, tmp_path: Path) -> None:
+    image, truth = simulate_image(shape=(768, 768), n_sources=80, seed=2026)
+    image_path = write_image(tmp_path / "field.fits", image)
+
+    # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
+    job = JobSpec(name="chain", inputs=(str(image_path),), cores_min=3, cores_max=4, memory_gib_max=2)
+    decision = asyncio.run(plan_with_broker(stack.broker_url, job))
+    assert decision.work_pool == "cirasa-slurm"
+    assert decision.session.phase.value == "ACCEPTED"
+    rows = {row.platform: row for row in decision.choice.rows}
+    assert rows["slurm"].status == "chosen"
+    assert rows["slurm"].start_source == "sbatch --test-only"
+    assert rows["local"].status == "declined"
+    assert "Minimum cores [3] exceeds the limit [2] of platform local" in rows["local"].why
+
+    out = tmp_path / "out"
+    parameters = {
+        "image": str(image_path),
+        "output_dir": str(out),
+        "params": {"tile_size": 384},
+        "cluster": cluster_for(decision),
+    }
+    flow_run_id = asyncio.run(submit_run(decision.deployment("extract-image"), parameters))
+    outcome = asyncio.run(wait_for_run(flow_run_id, timeout_s=300))
+    assert outcome.state == "COMPLETED", f"{outcome.state}: {outcome.message} (logs in {stack.log_dir})"
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cluster"] == "slurm"
+    job_ids = {w["slurm_job_id"] for w in summary["workers"]}
+    assert "" not in job_ids, "every tile must have run inside a Slurm job"
+    assert len(summary["workers"]) == 4  # 768² in tiles of 384
+    finished = subprocess.run(["sacct", "-c", "-n", "-P", "-o", "JobID,JobName"], capture_output=True, text=True)
+    recorded = {line.split("|")[0]: line.split("|")[1] for line in finished.stdout.splitlines() if "|" in line}
+    for job_id in job_ids:
+        assert recorded.get(job_id) == "cirasa-dask", f"job {job_id} not in Slurm's job completion log"
+
+    catalogue = read_island_catalogue(out / "catalog-field.dat")
+    assert len(catalogue) == summary["n_sources"]
+    match = match_to_truth(catalogue, truth, radius_pix=3.0, snr_min=10.0)
+    assert match.completeness >= 0.90, match
+    assert (out / "ds9-field.reg").exists()
