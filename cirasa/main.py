@@ -143,12 +143,12 @@ def plan(
     from planner.client import BrokerClient
     from planner.engine.choose import NoOfferError, choose
     from planner.errors import PlannerError
-    from planner.wire.models import ExecutionRequest
+    from planner.wire.models import ExecutionRequest, OfferSetResponse
 
     url = broker or services.ServiceConfig.from_env().broker_url
     request = ExecutionRequest.model_validate(yaml.safe_load(request_file.read_text()))
 
-    async def _offers():  # type: ignore[no-untyped-def]
+    async def _offers() -> OfferSetResponse:
         async with BrokerClient(url) as client:
             return await client.request_offers(request)
 

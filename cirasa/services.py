@@ -86,6 +86,7 @@ class ServiceConfig:
                 "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,science",
                 "CIRASA_ROOT": str(ROOT),
                 "CIRASA_BROKER_PREFECT_API_URL": self.prefect_api_url,
+                "CIRASA_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{self.home / 'broker.sqlite3'}",
                 "CIRASA_FLOWS_LOG_DIRECTORY": str(self.log_dir / "dask"),
             }
         )

@@ -40,7 +40,7 @@ def extract_tiles(image: str, params: ExtractionParams, spec: ClusterSpec) -> tu
     logger.info("%s: %d tile(s) on a %s cluster of %d worker(s)", image, len(tiles), spec.kind, spec.workers)
     with open_cluster(spec) as client:
         futures = client.map(run_tile, [image] * len(tiles), tiles, [params] * len(tiles), pure=False)
-        results = client.gather(futures)
+        results: list[tuple[Table, dict[str, str]]] = client.gather(futures)  # type: ignore[no-untyped-call]
     tables = [table for table, _ in results]
     return merge_tiles(tables), [where for _, where in results]
 

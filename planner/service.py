@@ -19,7 +19,7 @@ from planner.engine.model import Offer, PlatformSnapshot, Reason, ResourceReques
 from planner.engine.request import build_resource_request
 from planner.engine.scoring import ScoringWeights
 from planner.errors import InvalidTransitionError, PlannerError
-from planner.storage.memory import MemoryRepository
+from planner.storage.repository import SqlRepository
 from planner.wire import models as w
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class BrokerService:
     def __init__(
         self,
         adapters: Sequence[PlatformAdapter],
-        repository: MemoryRepository,
+        repository: SqlRepository,
         *,
         ttl: timedelta = timedelta(minutes=5),
         platform_timeout: timedelta = timedelta(seconds=5),
@@ -167,14 +167,24 @@ class BrokerService:
             ),
         )
 
+    def _past_due(self, sessions: list[w.ScheduledExecutionSession]) -> bool:
+        now = self.clock()
+        return any(s.phase == Phase.OFFERED and s.expires is not None and s.expires <= now for s in sessions)
+
     async def get_offer_set(self, uuid: str) -> w.OfferSetResponse:
-        await self.repository.expire(self.clock())
+        """Read an offer set; offers past their expiry are moved to EXPIRED first (reads stay reads otherwise)."""
         offer_set, sessions = await self.repository.get_offer_set(uuid)
+        if self._past_due(sessions):
+            await self.repository.expire(self.clock())
+            offer_set, sessions = await self.repository.get_offer_set(uuid)
         return offer_set.model_copy(update={"offers": [self._present(s) for s in sessions]})
 
     async def get_session(self, uuid: str) -> w.ScheduledExecutionSession:
-        await self.repository.expire(self.clock())
-        return self._present(await self.repository.get_session(uuid))
+        session = await self.repository.get_session(uuid)
+        if self._past_due([session]):
+            await self.repository.expire(self.clock())
+            session = await self.repository.get_session(uuid)
+        return self._present(session)
 
     async def update_session(self, uuid: str, update: w.AbstractUpdate) -> w.ScheduledExecutionSession:
         """Apply a client update; only ``phase`` updates to ACCEPTED, REJECTED or CANCELLED exist."""

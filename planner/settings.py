@@ -5,6 +5,7 @@ Read only at the edges (``create_app``, the CLI); the engine and adapters take e
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -42,8 +43,15 @@ class BrokerSettings(BaseSettings):
     offer_ttl_s: float = Field(default=300.0, gt=0, description="Offer lifetime (default 5 minutes)")
     platform_timeout_s: float = Field(default=5.0, gt=0, description="Per-platform time-out when asking")
     prefect_api_url: str | None = Field(default=None, description="Defaults to PREFECT_API_URL")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file broker.sqlite3 under CIRASA_HOME (var/)"
+    )
     config_file: Path | None = Field(default=None, description="TOML file with [[platforms]] tables")
     platforms: list[PlatformConfig] = Field(default_factory=default_platforms)
+
+    def resolved_database_url(self) -> str:
+        home = Path(os.environ.get("CIRASA_HOME", "var")).resolve()
+        return self.database_url or f"sqlite+aiosqlite:///{home / 'broker.sqlite3'}"
 
     def with_config_file(self) -> BrokerSettings:
         """Return settings with ``platforms`` replaced by the TOML file's, when one is given."""

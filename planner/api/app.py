@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +19,8 @@ from planner.engine.scoring import ScoringWeights
 from planner.errors import PlannerError
 from planner.service import BrokerService
 from planner.settings import BrokerSettings
-from planner.storage.memory import MemoryRepository
+from planner.storage.database import make_engine, upgrade
+from planner.storage.repository import SqlRepository
 from planner.wire import codecs
 
 logger = logging.getLogger(__name__)
@@ -71,15 +73,21 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url()
+        await asyncio.to_thread(upgrade, url)
+        engine = make_engine(url)
         app.state.service = BrokerService(
             chosen,
-            MemoryRepository(),
+            SqlRepository(engine),
             ttl=timedelta(seconds=settings.offer_ttl_s),
             platform_timeout=timedelta(seconds=settings.platform_timeout_s),
             weights=weights,
         )
         logger.info("broker ready with platforms: %s", ", ".join(a.name for a in chosen) or "none")
-        yield
+        try:
+            yield
+        finally:
+            await engine.dispose()
 
     app = FastAPI(title="cirasa-planner ExecutionBroker", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,9 +37,9 @@ def platform(name: str, cores: int, *, available: bool = True) -> StaticAdapter:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
-        BrokerSettings(platforms=[], platform_timeout_s=0.5),
+        BrokerSettings(platforms=[], platform_timeout_s=0.5, database_url=f"sqlite:///{tmp_path / 'broker.db'}"),
         adapters=[platform("small", 2), platform("big", 8), platform("down", 8, available=False)],
     )
     async with LifespanManager(app) as manager:
@@ -136,3 +138,21 @@ async def test_plan_chooses_accepts_and_names_the_deployment(http: httpx.AsyncCl
         assert statuses == {"big": "chosen", "small": "offered", "down": "declined"}
         with pytest.raises(InvalidTransitionError, match="cannot become ACCEPTED"):
             await client.set_phase(decision.session.meta.uuid or "", "ACCEPTED")  # type: ignore[union-attr]
+
+
+async def test_expired_offer_reads_expired_and_cannot_be_accepted(tmp_path: Path) -> None:
+    app = create_app(
+        BrokerSettings(platforms=[], offer_ttl_s=0.3, database_url=f"sqlite:///{tmp_path / 'b.db'}"),
+        adapters=[platform("small", 2)],
+    )
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://b") as http:
+            offer_set = (await http.post("/requests", json=REQUEST, headers={"Accept": "application/json"})).json()
+            uuid = offer_set["offers"][0]["meta"]["uuid"]
+            await asyncio.sleep(0.5)
+            session = (await http.get(f"/sessions/{uuid}", headers={"Accept": "application/json"})).json()
+            assert session["phase"] == "EXPIRED"
+            update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+            refused = await http.post(f"/sessions/{uuid}", json=update, headers={"Accept": "application/json"})
+            assert refused.status_code == 409
+            assert "is EXPIRED" in refused.json()["detail"]

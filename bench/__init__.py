@@ -1,0 +1,1 @@
+"""Benchmarks: run with `make bench`; each writes bench/results/<name>.json with machine info."""
