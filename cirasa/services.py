@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,11 +114,25 @@ def read_pid(config: ServiceConfig, name: str) -> int | None:
     return pid if alive(pid) else None
 
 
-def start_process(config: ServiceConfig, name: str, argv: list[str]) -> int:
-    """Start ``argv`` in its own process group, logging to ``logs/<name>.log``; idempotent by PID file."""
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
+def start_process(config: ServiceConfig, name: str, argv: list[str], port: int | None = None) -> int:
+    """Start ``argv`` in its own process group, logging to ``logs/<name>.log``; idempotent by PID file.
+
+    Refuses to start a server whose port another process already holds (it would talk to a stranger).
+    """
     existing = read_pid(config, name)
     if existing:
         return existing
+    if port is not None and port_in_use(config.host, port):
+        raise RuntimeError(
+            f"{name}: port {port} on {config.host} is in use by a process not started from {config.home}; "
+            f"stop it, or choose another port (CIRASA_PREFECT_PORT / CIRASA_BROKER_PORT)"
+        )
     config.run_dir.mkdir(parents=True, exist_ok=True)
     config.log_dir.mkdir(parents=True, exist_ok=True)
     with (config.log_dir / f"{name}.log").open("ab") as log:
@@ -230,14 +245,15 @@ def up(config: ServiceConfig, *, with_slurm: bool = True, workers: tuple[str, ..
     """Start everything that is not running yet; return a one-line status per service."""
     status: dict[str, str] = {}
     if with_slurm:
+        was_up = slurm_up()
         ok, message = start_slurm()
         status["slurm"] = message if ok else f"not started: {message}"
-        if ok:
-            (config.run_dir).mkdir(parents=True, exist_ok=True)
-            marker = config.run_dir / "slurm.started"
-            if not marker.exists():
-                marker.write_text(json.dumps({"started_by": "cirasa"}))
-    start_process(config, "prefect-server", [_bin("prefect"), "server", "start", "--analytics-off"])
+        if ok and not was_up:  # `down` stops Slurm only when `up` started it
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+            (config.run_dir / "slurm.started").write_text(json.dumps({"started_by": "cirasa"}))
+    start_process(
+        config, "prefect-server", [_bin("prefect"), "server", "start", "--analytics-off"], port=config.prefect_port
+    )
     wait_until(lambda: http_ok(f"{config.prefect_api_url}/health"), 90, "Prefect server")
     status["prefect-server"] = config.prefect_ui_url
     deploy(config)
@@ -254,6 +270,7 @@ def up(config: ServiceConfig, *, with_slurm: bool = True, workers: tuple[str, ..
         config,
         "broker",
         [_bin("cirasa"), "broker", "serve", "--host", config.host, "--port", str(config.broker_port)],
+        port=config.broker_port,
     )
     wait_until(lambda: http_ok(f"{config.broker_url}/healthz"), 30, "broker")
     status["broker"] = config.broker_url
