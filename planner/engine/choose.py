@@ -57,7 +57,19 @@ def _usable(offer: ScheduledExecutionSession, now: datetime) -> bool:
 def _terms(offer: ScheduledExecutionSession) -> str:
     if offer.placement is None:
         return ""
-    return ", ".join(f"{k} {v:.2f}" for k, v in offer.placement.score_terms.items())
+    return ", ".join(f"{k} {v:.3f}" for k, v in offer.placement.score_terms.items())
+
+
+def _behind(offer: ScheduledExecutionSession, chosen: ScheduledExecutionSession) -> str:
+    """Why ``offer`` lost to ``chosen``: the score gap and the terms where it fell behind."""
+    mine = offer.placement.score_terms if offer.placement else {}
+    best = chosen.placement.score_terms if chosen.placement else {}
+    gap = (chosen.placement.score if chosen.placement else 0.0) - (offer.placement.score if offer.placement else 0.0)
+    behind = sorted((mine.get(k, 0.0) - v, k) for k, v in best.items() if mine.get(k, 0.0) < v)
+    if not behind:
+        return f"same score as the chosen offer ({_terms(offer)}); tie broken by earliest start, then name"
+    terms = ", ".join(f"{name} {delta:+.3f}" for delta, name in behind)
+    return f"score {gap:.3f} below the chosen offer: {terms}"
 
 
 def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
@@ -78,7 +90,7 @@ def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
         if offer is chosen:
             status, why = "chosen", f"best score ({_terms(offer)})"
         elif _usable(offer, now):
-            status, why = "offered", f"lower score ({_terms(offer)})"
+            status, why = "offered", _behind(offer, chosen)
         else:
             status, why = "expired", f"offer is {offer.phase.value} or past its expiry"
         rows.append(

@@ -136,6 +136,9 @@ async def test_plan_chooses_accepts_and_names_the_deployment(http: httpx.AsyncCl
         assert decision.session.phase.value == "ACCEPTED"
         statuses = {row.platform: row.status for row in decision.choice.rows}
         assert statuses == {"big": "chosen", "small": "offered", "down": "declined"}
+        why = {row.platform: row.why for row in decision.choice.rows}
+        # fit = half cores share + half memory share: 2 of 4 cores gives 0.75 against 1.0
+        assert why["small"] == "score 0.250 below the chosen offer: fit -0.250"
         with pytest.raises(InvalidTransitionError, match="cannot become ACCEPTED"):
             await client.set_phase(decision.session.meta.uuid or "", "ACCEPTED")  # type: ignore[union-attr]
 
