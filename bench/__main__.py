@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bench import broker
+from bench import broker, demo
 
 if __name__ == "__main__":
-    for module in (broker,):
+    for module in (broker, demo):
         document = module.main()
         print(json.dumps({"benchmark": document["benchmark"], "results": document["results"]}, indent=2))
