@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from planner.adapters.base import PlatformAdapter
+from planner.adapters.registry import build_adapters
 from planner.api.responses import problem
 from planner.api.routes import router
 from planner.engine.scoring import ScoringWeights
@@ -40,30 +41,6 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
         detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
         return problem(request, 422, "request-invalid", "Invalid request", detail, errors=errors)
-
-
-def build_adapters(settings: BrokerSettings) -> list[PlatformAdapter]:
-    """Adapters for the configured platforms (the only place that knows the concrete classes)."""
-    from planner.adapters.prefect_pool import PrefectPoolAdapter
-    from planner.adapters.slurm import SlurmAdapter
-
-    adapters: list[PlatformAdapter] = []
-    for platform in settings.platforms:
-        if platform.kind == "prefect-pool":
-            adapters.append(
-                PrefectPoolAdapter(
-                    name=platform.name,
-                    work_pool=platform.work_pool,
-                    api_url=settings.prefect_api_url,
-                    cores=platform.cores,
-                    memory_gib=platform.memory_gib,
-                )
-            )
-        else:
-            adapters.append(
-                SlurmAdapter(name=platform.name, partition=platform.partition or "debug", work_pool=platform.work_pool)
-            )
-    return adapters
 
 
 def create_app(settings: BrokerSettings | None = None, adapters: Sequence[PlatformAdapter] | None = None) -> FastAPI:
