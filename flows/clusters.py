@@ -15,10 +15,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Literal, Self
 
 from distributed import Client, LocalCluster
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flows.settings import FlowSettings
 
 logger = logging.getLogger(__name__)
 
@@ -185,3 +188,24 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
     finally:
         cluster.close()
         logger.info("Dask %s cluster closed", spec.kind)
+
+
+class ClusterRequest(BaseModel):
+    """Size of the Dask cluster for this run (normally filled from the accepted offer)."""
+
+    workers: int = Field(default=2, ge=1, le=64, description="Dask workers (one Slurm job each on Slurm)")
+    cores_per_worker: int = Field(default=1, ge=1, description="Cores per worker")
+    memory_gib_per_worker: float = Field(default=1.0, gt=0, description="Memory per worker, GiB")
+    walltime_minutes: int = Field(default=10, ge=1, description="Walltime of each worker job")
+
+    def spec(self, settings: FlowSettings, *, default_log_directory: Path) -> ClusterSpec:
+        """The cluster for this request on the pool the run is in (``settings`` come from the pool)."""
+        return ClusterSpec(
+            kind=settings.cluster,
+            workers=self.workers,
+            cores_per_worker=self.cores_per_worker,
+            memory_gib_per_worker=self.memory_gib_per_worker,
+            walltime_minutes=self.walltime_minutes,
+            partition=settings.slurm_partition if settings.cluster == "slurm" else None,
+            log_directory=settings.log_directory or str(default_log_directory),
+        )

@@ -12,24 +12,14 @@ from typing import Any
 
 from astropy.table import Table
 from prefect import flow, get_run_logger, task
-from pydantic import BaseModel, Field
 
-from flows.clusters import ClusterSpec, open_cluster
+from flows.clusters import ClusterRequest, ClusterSpec, open_cluster
 from flows.settings import FlowSettings
-from flows.tiles import run_tile
+from flows.work import run_tile
 from science.extract.params import ExtractionParams
 from science.extract.tiling import merge_tiles, plan_file_tiles
 from science.io.catalogue import write_catalogue_products
 from science.io.fits import image_base_name
-
-
-class ClusterRequest(BaseModel):
-    """Size of the Dask cluster for this run (normally filled from the accepted offer)."""
-
-    workers: int = Field(default=2, ge=1, le=64, description="Dask workers (one Slurm job each on Slurm)")
-    cores_per_worker: int = Field(default=1, ge=1, description="Cores per worker")
-    memory_gib_per_worker: float = Field(default=1.0, gt=0, description="Memory per worker, GiB")
-    walltime_minutes: int = Field(default=10, ge=1, description="Walltime of each worker job")
 
 
 @task(name="extract-tiles")
@@ -64,15 +54,7 @@ def extract_image(
     A summary is written to ``<output_dir>/summary.json`` and returned.
     """
     settings = FlowSettings()
-    spec = ClusterSpec(
-        kind=settings.cluster,
-        workers=cluster.workers,
-        cores_per_worker=cluster.cores_per_worker,
-        memory_gib_per_worker=cluster.memory_gib_per_worker,
-        walltime_minutes=cluster.walltime_minutes,
-        partition=settings.slurm_partition if settings.cluster == "slurm" else None,
-        log_directory=settings.log_directory or str(Path(output_dir) / "dask-logs"),
-    )
+    spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
     # Bounded: a cluster whose workers never come back must fail the run, not hang it.
     bounded = extract_tiles.with_options(timeout_seconds=cluster.walltime_minutes * 60)
     table, placements = bounded(image, params, spec)

@@ -1,0 +1,85 @@
+"""Idempotent per-image results: each result lives under a key of (image content, options, code).
+
+A result directory is written under a temporary name and renamed into place when complete, so a
+reader sees either a whole result or none; a re-run or a resumed survey skips keys already there,
+and work recomputed after a lost worker overwrites nothing that was finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from science.extract.params import ExtractionParams
+
+SCIENCE_ROOT = Path(__file__).resolve().parent.parent / "science"
+CHUNK = 1 << 20
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (streamed; a renamed or copied image keeps its key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def options_digest(params: ExtractionParams) -> str:
+    text = json.dumps(params.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@cache
+def code_version() -> str:
+    """A digest of the science package's source: changing the algorithm changes every key."""
+    digest = hashlib.sha256()
+    for path in sorted(SCIENCE_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(SCIENCE_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def result_key(image: str | Path, params: ExtractionParams) -> str:
+    parts = f"{file_digest(image)}:{options_digest(params)}:{code_version()}"
+    return hashlib.sha256(parts.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class ResultStore:
+    """Results of one survey output directory: ``<root>/results/<key>/``."""
+
+    root: Path
+
+    def path(self, key: str) -> Path:
+        return self.root / "results" / key
+
+    def done(self, key: str) -> bool:
+        return (self.path(key) / "result.json").is_file()
+
+    def read(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads((self.path(key) / "result.json").read_text())
+        return result
+
+    def staging(self, key: str) -> Path:
+        """A fresh private directory to write a result into before :meth:`commit`."""
+        path = self.root / "results" / f".{key}.{uuid.uuid4().hex[:8]}.partial"
+        path.mkdir(parents=True)
+        return path
+
+    def commit(self, key: str, staging: Path, result: dict[str, Any]) -> bool:
+        """Move a complete result into place; False (and the staging dropped) if one is already there."""
+        (staging / "result.json").write_text(json.dumps(result, indent=2))
+        try:
+            os.rename(staging, self.path(key))
+        except OSError:  # another attempt finished first: keep the first, drop ours
+            shutil.rmtree(staging, ignore_errors=True)
+            return False
+        return True

@@ -1,0 +1,119 @@
+"""``survey-reprocess``: extract many images on one Dask cluster and merge a survey catalogue.
+
+Resumable and idempotent: each image's result is keyed by (content, options, code version) in a
+:class:`~flows.results.ResultStore`; finished keys are skipped, and a worker lost mid-run (a
+cancelled Slurm job) only makes Dask recompute that worker's images.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import json
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table, vstack
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, Field, model_validator
+
+from flows.clusters import ClusterRequest, open_cluster
+from flows.results import ResultStore, result_key
+from flows.settings import FlowSettings
+from flows.work import process_image
+from science.extract.params import ExtractionParams
+from science.io.catalogue import read_island_catalogue, write_island_catalogue
+from science.io.fits import image_base_name
+
+
+class SurveySelection(BaseModel):
+    """Which images to process: explicit paths, a glob pattern, or a manifest file (one path a line)."""
+
+    images: list[str] = Field(default_factory=list, description="Image paths")
+    pattern: str | None = Field(default=None, description="Glob pattern, e.g. /data/survey/*.fits")
+    manifest: str | None = Field(default=None, description="Text file listing one image path per line")
+
+    @model_validator(mode="after")
+    def _something(self) -> SurveySelection:
+        if not (self.images or self.pattern or self.manifest):
+            raise ValueError("give images, a pattern or a manifest")
+        return self
+
+    def resolve(self) -> list[str]:
+        paths = list(self.images)
+        if self.pattern:
+            paths += sorted(globbing.glob(self.pattern))
+        if self.manifest:
+            lines = Path(self.manifest).read_text().splitlines()
+            paths += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return list(dict.fromkeys(str(Path(p).resolve()) for p in paths))  # unique, order kept
+
+
+@task(name="extract-survey-images")
+def extract_images(
+    images: list[str], params: ExtractionParams, output_dir: str, cluster: ClusterRequest
+) -> tuple[list[dict[str, Any]], int]:
+    """One coarse task: skip finished images, fan the rest out on one Dask cluster."""
+    logger = get_run_logger()
+    store = ResultStore(Path(output_dir))
+    keys = {image: result_key(image, params) for image in images}
+    todo = [image for image in images if not store.done(keys[image])]
+    logger.info("%d image(s), %d already done, %d to process", len(images), len(images) - len(todo), len(todo))
+    if todo:
+        spec = cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
+        with open_cluster(spec) as client:
+            futures = client.map(
+                process_image, todo, [params] * len(todo), [output_dir] * len(todo), [keys[i] for i in todo], pure=False
+            )
+            client.gather(futures)  # type: ignore[no-untyped-call]
+    return [store.read(keys[image]) for image in images], len(images) - len(todo)
+
+
+@task(name="merge-survey-catalogue")
+def merge_catalogue(results: list[dict[str, Any]], output_dir: str) -> Path | None:
+    """One row per island per image (images keyed once, so recomputed work never duplicates rows)."""
+    store = ResultStore(Path(output_dir))
+    tables = []
+    for result in results:
+        if result["catalogue"]:
+            table = read_island_catalogue(store.path(result["key"]) / result["catalogue"])
+            table["name"] = [f"{image_base_name(result['image'])}:{name}" for name in table["name"]]
+            tables.append(table)
+    if not tables:
+        return None
+    merged: Table = vstack(tables, metadata_conflicts="silent")
+    return write_island_catalogue(merged, Path(output_dir) / "catalog-survey.dat")
+
+
+@flow(name="survey-reprocess")
+def reprocess_survey(
+    selection: SurveySelection,
+    output_dir: str,
+    params: ExtractionParams = ExtractionParams(),
+    cluster: ClusterRequest = ClusterRequest(),
+) -> dict[str, Any]:
+    """Extract every selected image (skipping finished ones) and write a merged survey catalogue.
+
+    Writes ``<output_dir>/catalog-survey.dat`` and ``<output_dir>/survey-summary.json``.
+    """
+    images = selection.resolve()
+    if not images:
+        raise ValueError(f"the selection matched no image: {selection.model_dump(exclude_none=True)}")
+    results, skipped = extract_images(images, params, output_dir, cluster)
+    merged = merge_catalogue(results, output_dir)
+    summary = {
+        "images": len(images),
+        "skipped": skipped,
+        "processed": len(images) - skipped,
+        "n_sources": sum(r["n_sources"] for r in results),
+        "catalogue": str(merged) if merged else None,
+        "results": results,
+    }
+    Path(output_dir, "survey-summary.json").write_text(json.dumps(summary, indent=2))
+    create_table_artifact(
+        key="survey-summary",
+        table=[{k: r[k] for k in ("image", "n_sources", "slurm_job_id", "key")} for r in results],
+        description=f"{len(images)} images, {skipped} skipped (already done), {summary['n_sources']} sources",
+    )
+    get_run_logger().info("survey: %d images (%d skipped), %d sources", len(images), skipped, summary["n_sources"])
+    return summary

@@ -1,0 +1,47 @@
+"""What Dask workers run: tiles of one image, or whole images of a survey.
+
+Kept in its own importable module: Prefect loads a flow's file by path (as a top-level module), and
+functions defined there could not be unpickled on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table
+
+from flows.results import ResultStore
+from science.extract.extractor import extract_file
+from science.extract.params import ExtractionParams
+from science.extract.tiling import Tile, extract_tile
+from science.io.catalogue import write_catalogue_products
+from science.io.fits import image_base_name
+
+
+def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, dict[str, str]]:
+    """Extract one tile and say where it ran (host and, on Slurm, the job id)."""
+    where = {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
+    return extract_tile(image, tile, params), where
+
+
+def process_image(image: str, params: ExtractionParams, root: str, key: str) -> dict[str, Any]:
+    """Run on a Dask worker: extract one image and commit its result under ``key``."""
+    store = ResultStore(Path(root))
+    if store.done(key):
+        return store.read(key)
+    staging = store.staging(key)
+    table = extract_file(image, params)
+    files = write_catalogue_products(table, staging, image_base_name(image))
+    result = {
+        "image": image,
+        "key": key,
+        "n_sources": len(table),
+        "catalogue": files["catalogue"].name if "catalogue" in files else None,
+        "host": socket.gethostname(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
+    }
+    store.commit(key, staging, result)
+    return store.read(key)
