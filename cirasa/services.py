@@ -92,6 +92,7 @@ class ServiceConfig:
                 "CIRASA_BROKER_PREFECT_API_URL": self.prefect_api_url,
                 "CIRASA_BROKER_DATABASE_URL": f"sqlite+aiosqlite:///{self.home / 'broker.sqlite3'}",
                 "CIRASA_FLOWS_LOG_DIRECTORY": str(self.log_dir / "dask"),
+                "CIRASA_FLOWS_BROKER_URL": self.broker_url,
             }
         )
         return env

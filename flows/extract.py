@@ -13,6 +13,7 @@ from typing import Any
 from astropy.table import Table
 from prefect import flow, get_run_logger, task
 
+from flows.artifacts import publish_extraction
 from flows.clusters import ClusterRequest, ClusterSpec, open_cluster
 from flows.settings import FlowSettings
 from flows.work import run_tile
@@ -60,6 +61,7 @@ def extract_image(
     table, placements = bounded(image, params, spec)
     base = image_base_name(image)
     files = write_catalogue(table, output_dir, base)
+    publish_extraction(image, table)
     summary: dict[str, Any] = {
         "image": image,
         "n_sources": len(table),

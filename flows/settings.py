@@ -18,3 +18,4 @@ class FlowSettings(BaseSettings):
     cluster: Literal["local", "slurm"] = Field(default="local", description="Where Dask workers run")
     slurm_partition: str = Field(default="debug", description="Partition for Dask worker jobs")
     log_directory: str | None = Field(default=None, description="Where Slurm worker job logs go")
+    broker_url: str = Field(default="http://127.0.0.1:8790", description="ExecutionBroker the planner task asks")
