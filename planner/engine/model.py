@@ -24,7 +24,9 @@ class PlatformKind(StrEnum):
 class ResourceRequest:
     """What a job needs (``*_min``) and can use (``*_max``), and when it may start.
 
-    Memory is in GiB as in the ExecutionBroker schema; times are UTC-aware.
+    Memory is in GiB as in the ExecutionBroker schema; times are UTC-aware. ``inputs`` are the input
+    data (paths or URLs) for locality; ``cost_max`` is the budget (monetary, same unit as the
+    platforms' ``cost_per_core_hour``), ``None`` when the request sets none.
     """
 
     cores_min: int = 1
@@ -35,6 +37,8 @@ class ResourceRequest:
     start_after: datetime | None = None
     start_before: datetime | None = None
     flow: str = "extract-image"
+    inputs: tuple[str, ...] = ()
+    cost_max: float | None = None
 
     def __post_init__(self) -> None:
         if self.cores_min < 1:
@@ -47,6 +51,8 @@ class ResourceRequest:
             raise ValueError(f"memory_gib_max ({self.memory_gib_max}) is below memory_gib_min ({self.memory_gib_min})")
         if self.duration <= timedelta(0):
             raise ValueError(f"duration must be positive, got {self.duration}")
+        if self.cost_max is not None and self.cost_max < 0:
+            raise ValueError(f"cost_max must be >= 0, got {self.cost_max}")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class PlatformSnapshot:
     ``available`` is False when the platform cannot take work at all (no worker online, daemon down);
     ``unavailable_reasons`` then says why, in words a user can act on. Limits of ``None`` mean
     "no limit known". ``work_pool`` is the Prefect work pool whose deployment runs work here.
+    ``cost_per_core_hour`` (``None``: not priced) and ``data_roots`` (path or URL prefixes of data
+    stored close to it) come from the operator's configuration.
     """
 
     name: str
@@ -85,6 +93,8 @@ class PlatformSnapshot:
     max_walltime: timedelta | None = None
     unavailable_reasons: tuple[str, ...] = ()
     facts: dict[str, str | int | float | bool | None] = field(default_factory=dict)
+    cost_per_core_hour: float | None = None
+    data_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,3 +138,4 @@ class Offer:
     score: float
     score_terms: dict[str, float] = field(default_factory=dict)
     notes: tuple[Reason, ...] = ()
+    cost: float | None = None
