@@ -31,7 +31,7 @@ _SUFFIX = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
     "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
 }  # fmt: skip
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
 # A pod with capacity waiting for it is scheduled and started in seconds to a minute (image pull).
 POD_START = (timedelta(seconds=2), timedelta(seconds=60))
 QUEUED = (timedelta(seconds=60), timedelta(hours=1))
@@ -275,8 +275,10 @@ class KubernetesAdapter:
         token: str | None = None,
         kubeconfig: Path | None = None,
         timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
+        self._transport = transport
         self.namespace = namespace
         self.work_pool = work_pool
         self.timeout_s = timeout_s
@@ -302,7 +304,11 @@ class KubernetesAdapter:
         active = {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
         try:
             async with httpx.AsyncClient(
-                base_url=access.server, headers=headers, verify=access.verify, timeout=self.timeout_s
+                base_url=access.server,
+                headers=headers,
+                verify=access.verify,
+                timeout=self.timeout_s,
+                transport=self._transport,
             ) as client:
                 nodes, quotas, pods = await asyncio.gather(
                     client.get("/api/v1/nodes"),
