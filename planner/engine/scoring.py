@@ -1,6 +1,7 @@
-"""Score an eligible platform: resource fit, start time, operator preference. Higher is better.
+"""Score an eligible platform: resource fit, start time, cost, data locality, operator preference.
 
-Every term is kept in ``score_terms`` so a user can see why one offer beat another.
+Higher is better. Every term is kept in ``score_terms`` (all five, 0 where nothing is known) so a
+user can see why one offer beat another.
 """
 
 from __future__ import annotations
@@ -8,17 +9,46 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from planner.engine.model import Offer, PlatformSnapshot, ResourceRequest, StartBand
+from planner.engine.eligibility import job_cost
+from planner.engine.model import Offer, PlatformSnapshot, Reason, ResourceRequest, StartBand
 
 
 @dataclass(frozen=True)
 class ScoringWeights:
-    """Operator-tunable weights. ``preference`` adds a fixed bonus per platform name."""
+    """Operator-tunable weights. ``preference`` adds a fixed bonus per platform name.
+
+    ``cost`` weighs a penalty in [-1, 0]: the share of the budget spent, or without a budget
+    ``cost / (cost + cost_scale)``. ``locality`` weighs the share of inputs under the platform's data roots.
+    """
 
     fit: float = 1.0
     start: float = 1.0
     start_scale: timedelta = timedelta(minutes=5)
+    cost: float = 1.0
+    cost_scale: float = 1.0
+    locality: float = 1.0
     preference: dict[str, float] = field(default_factory=dict)
+
+
+def is_under(path: str, root: str) -> bool:
+    """True when ``path`` is ``root`` or inside it (``/data/x`` is under ``/data``, ``/database`` is not)."""
+    root = root.rstrip("/")
+    return path == root or path.startswith(root + "/")
+
+
+def locality(inputs: tuple[str, ...], roots: tuple[str, ...]) -> float:
+    """Share of ``inputs`` stored under one of ``roots`` (0 when there are no inputs)."""
+    if not inputs:
+        return 0.0
+    return sum(1 for path in inputs if any(is_under(path, root) for root in roots)) / len(inputs)
+
+
+def cost_penalty(cost: float | None, request: ResourceRequest, weights: ScoringWeights) -> float:
+    if cost is None:
+        return 0.0
+    if request.cost_max:
+        return -weights.cost * min(cost / request.cost_max, 1.0)
+    return -weights.cost * cost / (cost + weights.cost_scale) if cost > 0 else 0.0
 
 
 def offered_resources(request: ResourceRequest, snapshot: PlatformSnapshot) -> tuple[int, int]:
@@ -49,9 +79,32 @@ def score_offer(
     terms = {
         "fit": round(weights.fit * min(fit, 1.0), 6),
         "start": round(weights.start * start_term, 6),
+        "cost": round(cost_penalty(job_cost(request, snapshot, cores), request, weights), 6),
+        "locality": round(weights.locality * locality(request.inputs, snapshot.data_roots), 6),
         "preference": weights.preference.get(snapshot.name, 0.0),
     }
     return round(sum(terms.values()), 6), terms
+
+
+def clamp_notes(
+    request: ResourceRequest, snapshot: PlatformSnapshot, cores: int, memory_gib: int
+) -> tuple[Reason, ...]:
+    """WARN notes where a requested maximum was clamped to what the platform gives (never a minimum)."""
+    notes = []
+    for name, wanted, given in (
+        ("cores", request.cores_max, cores),
+        ("memory (GiB)", request.memory_gib_max, memory_gib),
+    ):
+        if given < wanted:
+            notes.append(
+                Reason(
+                    kind="urn:resource-clamped",
+                    template="Maximum ${name} [${wanted}] clamped to [${given}] on platform ${platform}",
+                    values={"name": name, "wanted": str(wanted), "given": str(given), "platform": snapshot.name},
+                    level="WARN",
+                )
+            )
+    return tuple(notes)
 
 
 def make_offer(
@@ -79,4 +132,6 @@ def make_offer(
         expires=now + ttl,
         score=score,
         score_terms=terms,
+        notes=clamp_notes(request, snapshot, cores, memory),
+        cost=job_cost(request, snapshot, cores),
     )

@@ -11,7 +11,7 @@ from planner.engine.eligibility import judge
 from planner.engine.evaluate import evaluate
 from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest, StartBand
 from planner.engine.request import build_resource_request, parse_duration, parse_interval
-from planner.engine.scoring import ScoringWeights
+from planner.engine.scoring import ScoringWeights, is_under
 from planner.wire import kinds
 from planner.wire.models import ExecutionRequest
 
@@ -41,12 +41,69 @@ def test_every_unmet_requirement_is_listed() -> None:
     request = ResourceRequest(
         cores_min=8, cores_max=8, memory_gib_min=64, memory_gib_max=64, duration=timedelta(hours=2)
     )
-    verdict = judge(request, snap("a", cores=4, memory=16, max_walltime=timedelta(hours=1)))
+    verdict = judge(
+        request,
+        snap("a", cores=16, memory=16, max_cores_per_job=4, max_walltime=timedelta(hours=1), cost_per_core_hour=0.5),
+    )
     assert not verdict.eligible
     assert [r.kind for r in verdict.reasons] == ["urn:resource-limit"] * 3
-    assert verdict.reasons[0].message == "Minimum cores [8] exceeds the limit [4] of platform a"
-    assert verdict.reasons[1].message == "Minimum memory (GiB) [64] exceeds the limit [16] of platform a"
-    assert "duration [2:00:00] exceeds the limit [1:00:00]" in verdict.reasons[2].message
+    assert [r.message for r in verdict.reasons] == [
+        "Minimum cores [8] exceeds the limit [4] of platform a (per-job limit 4 cores; 16 in total)",
+        "Minimum memory (GiB) [64] exceeds the limit [16] of platform a (total capacity 16 GiB)",
+        "Minimum duration [2:00:00] exceeds the limit [1:00:00] of platform a (maximum wall time per job)",
+    ]
+    assert verdict.reasons[0].values == {
+        "name": "cores",
+        "wanted": "8",
+        "limit": "4",
+        "platform": "a",
+        "which": "per-job limit 4 cores; 16 in total",
+    }
+
+
+def test_unavailable_platform_without_capacity_lists_only_why_it_is_unavailable() -> None:
+    down = snap("d", cores=0, free=0, memory=0, available=False, start=None, unavailable_reasons=("daemon down",))
+    verdict = judge(ResourceRequest(cores_min=2, cores_max=2), down)
+    assert [r.message for r in verdict.reasons] == ["Platform d cannot take work now: daemon down"]
+
+
+def test_cost_over_budget_is_declined_with_the_arithmetic() -> None:
+    request = ResourceRequest(cores_min=4, cores_max=4, duration=timedelta(hours=2), cost_max=3.0)
+    verdict = judge(request, snap("hpc", cost_per_core_hour=0.5))
+    assert [r.kind for r in verdict.reasons] == ["urn:cost-limit"]
+    assert verdict.reasons[0].message == (
+        "Minimum cost [4] on platform hpc exceeds the budget [3] (4 core(s) for 2 h at 0.5 per core-hour)"
+    )
+
+
+def test_cheaper_platform_wins_and_offer_carries_its_cost() -> None:
+    request = ResourceRequest(cores_min=2, cores_max=2, duration=timedelta(hours=1), cost_max=10.0)
+    snapshots = [snap("dear", cost_per_core_hour=2.0), snap("cheap", cost_per_core_hour=0.5), snap("free")]
+    evaluation = evaluate(request, snapshots, {}, now=NOW, ttl=timedelta(minutes=5))
+    assert [o.platform for o in evaluation.offers] == ["free", "cheap", "dear"]
+    by_name = {o.platform: o for o in evaluation.offers}
+    assert (by_name["cheap"].cost, by_name["free"].cost) == (1.0, None)
+    assert by_name["cheap"].score_terms["cost"] == pytest.approx(-0.1)  # 1 of a budget of 10
+    assert by_name["dear"].score_terms["cost"] == pytest.approx(-0.4)
+    no_budget = evaluate(ResourceRequest(), [snap("c", cost_per_core_hour=1.0)], {}, now=NOW, ttl=timedelta(1))
+    assert no_budget.offers[0].score_terms["cost"] == pytest.approx(-1 / 7)  # cost 1/6, penalty (1/6) / (1/6 + 1)
+
+
+def test_inputs_under_a_platforms_data_roots_score_higher() -> None:
+    request = ResourceRequest(inputs=("/data/survey/t1.fits", "/data/survey/t2.fits", "s3://bucket/t3.fits"))
+    snapshots = [snap("a"), snap("near", data_roots=("/data/survey/",)), snap("s3", data_roots=("s3://bucket",))]
+    evaluation = evaluate(request, snapshots, {}, now=NOW, ttl=timedelta(minutes=5))
+    assert [o.platform for o in evaluation.offers] == ["near", "s3", "a"]
+    terms = {o.platform: o.score_terms["locality"] for o in evaluation.offers}
+    assert terms == pytest.approx({"near": 2 / 3, "s3": 1 / 3, "a": 0.0})
+    assert not is_under("/database/x.fits", "/data")
+
+
+def test_clamped_maximum_is_a_warning_note_never_below_the_minimum() -> None:
+    request = ResourceRequest(cores_min=2, cores_max=8, memory_gib_min=1, memory_gib_max=2)
+    (offer,) = evaluate(request, [snap("s", cores=4, free=4)], {}, now=NOW, ttl=timedelta(minutes=5)).offers
+    assert offer.cores == 4
+    assert [(n.level, n.message) for n in offer.notes] == [("WARN", "Maximum cores [8] clamped to [4] on platform s")]
 
 
 def test_unavailable_platform_says_why() -> None:
