@@ -1,7 +1,9 @@
 """BrokerService: asks the platforms, lets the engine decide, keeps the result.
 
 Platforms are asked concurrently, each under its own time-out; a slow or dead platform becomes a
-"did not answer" verdict and never blocks or breaks the answer.
+"did not answer" verdict and never blocks or breaks the answer. Reading the capacity held by live
+offers, evaluating and storing the new offers happen under one lock, so concurrent requests never
+offer the same capacity twice.
 """
 
 from __future__ import annotations
@@ -11,58 +13,29 @@ import logging
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
 
 from planner.adapters.base import PlatformAdapter
+from planner.auth import Authenticator, Caller
 from planner.engine.evaluate import Evaluation, evaluate
-from planner.engine.model import Offer, PlatformSnapshot, Reason, ResourceRequest
-from planner.engine.request import build_resource_request
+from planner.engine.ledger import Holding, split_by_room
+from planner.engine.lifecycle import CLIENT_TRANSITIONS, HOLDING, allowed_updates, is_expired
+from planner.engine.model import PlatformSnapshot, Reason, ResourceRequest
+from planner.engine.request import SUPPORTED_EXECUTABLES, build_resource_request
 from planner.engine.scoring import ScoringWeights
 from planner.errors import InvalidTransitionError, PlannerError
+from planner.execution import SessionRunner
+from planner.offers import build_session, message_item
 from planner.storage.repository import SqlRepository
 from planner.wire import models as w
 
+__all__ = ["BrokerService", "allowed_updates", "message_item"]
+
 logger = logging.getLogger(__name__)
 Phase = w.SimpleExecutionSessionPhase
-Level = Literal["DEBUG", "WARN", "ERROR", "INFO", "OTHER"]
-LEVELS = frozenset(get_args(Level))
-
-CLIENT_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.ACCEPTED: frozenset({Phase.OFFERED}),
-    Phase.REJECTED: frozenset({Phase.OFFERED}),
-    Phase.CANCELLED: frozenset(
-        {
-            Phase.INITIAL,
-            Phase.OFFERED,
-            Phase.ACCEPTED,
-            Phase.WAITING,
-            Phase.PREPARING,
-            Phase.AVAILABLE,
-            Phase.RUNNING,
-        }
-    ),
-}
-
-
-def allowed_updates(phase: Phase) -> list[str]:
-    """Phases a client may ask for from ``phase`` (the session's ``options``)."""
-    return [target.value for target, sources in CLIENT_TRANSITIONS.items() if phase in sources]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def message_item(reason: Reason, now: datetime) -> w.MessageItem:
-    level: Level = reason.level if reason.level in LEVELS else "ERROR"  # type: ignore[assignment]
-    return w.MessageItem(
-        kind=reason.kind,
-        time=now,
-        level=level,
-        template=reason.template,
-        values=reason.values,
-        message=reason.message,
-    )
 
 
 class BrokerService:
@@ -75,6 +48,9 @@ class BrokerService:
         platform_timeout: timedelta = timedelta(seconds=5),
         weights: ScoringWeights | None = None,
         clock: Callable[[], datetime] = utcnow,
+        authenticator: Authenticator | None = None,
+        compat_calycopis: bool = False,
+        supported: frozenset[str] = SUPPORTED_EXECUTABLES,
     ) -> None:
         self.adapters = list(adapters)
         self.repository = repository
@@ -82,6 +58,11 @@ class BrokerService:
         self.platform_timeout = platform_timeout
         self.weights = weights or ScoringWeights()
         self.clock = clock
+        self.auth = authenticator or Authenticator({})
+        self.compat_calycopis = compat_calycopis
+        self.supported = supported
+        self.runner = SessionRunner(self.adapters, repository, clock)
+        self._offer_lock = asyncio.Lock()
 
     async def _snapshot(self, adapter: PlatformAdapter, request: ResourceRequest) -> PlatformSnapshot | str:
         try:
@@ -102,95 +83,106 @@ class BrokerService:
         failures = {a.name: r for a, r in zip(self.adapters, results, strict=True) if isinstance(r, str)}
         return snapshots, failures
 
-    async def request_offers(self, request: w.ExecutionRequest, base_url: str) -> w.OfferSetResponse:
+    async def request_offers(
+        self, request: w.ExecutionRequest, base_url: str, caller: Caller | None = None
+    ) -> w.OfferSetResponse:
+        """Evaluate ``request`` and store the offer set (YES with offers, or NO with reasons)."""
+        caller = caller or Caller(None)
+        self.auth.require(caller)
+        resources, problems = build_resource_request(request, self.clock(), self.supported)
+        if resources is None:
+            return await self._store(request, resources, Evaluation((), ()), problems, base_url, caller)
+        snapshots, failures = await self.snapshots(resources)
+        async with self._offer_lock:
+            now = self.clock()
+            holdings = [Holding(*h) for h in await self.repository.holdings(HOLDING, now)]
+            fits, full = split_by_room(resources, snapshots, holdings)
+            evaluation = evaluate(resources, fits, failures, now=now, ttl=self.ttl, weights=self.weights)
+            evaluation = Evaluation(evaluation.offers, evaluation.verdicts + tuple(full))
+            problems = [r for v in evaluation.declined for r in v.reasons]
+            return await self._store(request, resources, evaluation, problems, base_url, caller)
+
+    async def _store(
+        self,
+        request: w.ExecutionRequest,
+        resources: ResourceRequest | None,
+        evaluation: Evaluation,
+        problems: list[Reason],
+        base_url: str,
+        caller: Caller,
+    ) -> w.OfferSetResponse:
         now = self.clock()
         offer_set_id = str(uuidlib.uuid4())
-        resources, problems = build_resource_request(request, now)
-        evaluation = Evaluation(offers=(), verdicts=())
-        if resources is not None:
-            snapshots, failures = await self.snapshots(resources)
-            evaluation = evaluate(resources, snapshots, failures, now=now, ttl=self.ttl, weights=self.weights)
-            problems = [r for v in evaluation.declined for r in v.reasons]
-        sessions = [self._session(request, offer, base_url, now) for offer in evaluation.offers]
-        levels = "WARN" if sessions else "ERROR"
+        sessions = [build_session(request, resources, offer, base_url, now) for offer in evaluation.offers]
+        level = "WARN" if sessions else "ERROR"
+        items = [message_item(Reason(r.kind, r.template, r.values, level), now) for r in problems]
         offer_set = w.OfferSetResponse(
             meta=w.ComponentMetadata(
                 uuid=offer_set_id,
                 url=f"{base_url}/offersets/{offer_set_id}",
                 created=now,
-                messages=[message_item(Reason(r.kind, r.template, r.values, levels), now) for r in problems],
+                messages=items,
             ),
             result="YES" if sessions else "NO",
             offers=sessions,
         )
-        await self.repository.add_offer_set(offer_set, sessions)
+        await self.repository.add_offer_set(offer_set, sessions, owner=caller.owner)
         logger.info("offer set %s: %s with %d offer(s)", offer_set_id, offer_set.result, len(sessions))
         return offer_set
 
-    def _session(
-        self, request: w.ExecutionRequest, offer: Offer, base_url: str, now: datetime
-    ) -> w.ScheduledExecutionSession:
-        session_id = str(uuidlib.uuid4())
-        duration = f"PT{int(offer.duration.total_seconds())}S"
-        window = max(int((offer.start.latest - offer.start.earliest).total_seconds()), 0)
-        return w.ScheduledExecutionSession(
-            meta=w.ComponentMetadata(
-                uuid=session_id,
-                url=f"{base_url}/sessions/{session_id}",
-                created=now,
-                options=[w.EnumValueOption(path="phase", values=allowed_updates(Phase.OFFERED))],
-            ),
-            phase=Phase.OFFERED,
-            expires=offer.expires,
-            executable=request.executable,
-            compute=w.SimpleComputeResource(
-                cores=w.MinMaxInteger(min=offer.cores, max=offer.cores),
-                memory=w.MinMaxInteger(min=offer.memory_gib, max=offer.memory_gib),
-            ),
-            data=request.data,
-            storage=request.storage,
-            schedule=w.ScheduledExecutionSchedule(
-                available=w.ScheduleInstant(
-                    start=f"{offer.start.earliest.isoformat(timespec='seconds')}/PT{window}S",
-                    duration=duration,
-                )
-            ),
-            placement=w.PlatformPlacement(
-                platform=offer.platform,
-                platform_kind=offer.kind.value,
-                work_pool=offer.work_pool,
-                score=offer.score,
-                score_terms=offer.score_terms,
-                start_earliest=offer.start.earliest,
-                start_latest=offer.start.latest,
-                start_source=offer.start.source,
-            ),
-        )
-
-    def _past_due(self, sessions: list[w.ScheduledExecutionSession]) -> bool:
+    async def _expire_if_due(self, sessions: list[w.ScheduledExecutionSession]) -> bool:
         now = self.clock()
-        return any(s.phase == Phase.OFFERED and s.expires is not None and s.expires <= now for s in sessions)
+        if any(is_expired(s.phase, s.expires, now) for s in sessions):
+            await self.repository.expire(now)
+            return True
+        return False
 
-    async def get_offer_set(self, uuid: str) -> w.OfferSetResponse:
-        """Read an offer set; offers past their expiry are moved to EXPIRED first (reads stay reads otherwise)."""
-        offer_set, sessions = await self.repository.get_offer_set(uuid)
-        if self._past_due(sessions):
-            await self.repository.expire(self.clock())
-            offer_set, sessions = await self.repository.get_offer_set(uuid)
+    async def expire(self) -> list[str]:
+        return await self.repository.expire(self.clock())
+
+    async def get_offer_set(self, uuid: str, caller: Caller | None = None) -> w.OfferSetResponse:
+        """Read an offer set; offers past their expiry are moved to EXPIRED first."""
+        offer_set, sessions, owner = await self.repository.read_offer_set(uuid)
+        self.auth.check_read(caller or Caller(None), owner, f"offer set {uuid}")
+        if await self._expire_if_due(sessions):
+            offer_set, sessions, owner = await self.repository.read_offer_set(uuid)
         return offer_set.model_copy(update={"offers": [self._present(s) for s in sessions]})
 
-    async def get_session(self, uuid: str) -> w.ScheduledExecutionSession:
-        session = await self.repository.get_session(uuid)
-        if self._past_due([session]):
-            await self.repository.expire(self.clock())
-            session = await self.repository.get_session(uuid)
+    async def get_session(self, uuid: str, caller: Caller | None = None) -> w.ScheduledExecutionSession:
+        """Read a session (expiring it, or refreshing its run, first when due)."""
+        session, record = await self.repository.read_session(uuid)
+        self.auth.check_read(caller or Caller(None), record.owner, f"session {uuid}")
+        if await self._expire_if_due([session]):
+            session, record = await self.repository.read_session(uuid)
         return self._present(session)
 
-    async def update_session(self, uuid: str, update: w.AbstractUpdate) -> w.ScheduledExecutionSession:
-        """Apply a client update; only ``phase`` updates to ACCEPTED, REJECTED or CANCELLED exist."""
+    async def update_session(
+        self, uuid: str, update: w.AbstractUpdate, caller: Caller | None = None
+    ) -> w.ScheduledExecutionSession:
+        """Apply a client update; only ``phase`` updates to ACCEPTED, REJECTED or CANCELLED exist.
+
+        Raises
+        ------
+        InvalidTransitionError
+            When the update is unknown or the phase change not allowed now (strict mode only; in
+            Calycopis-compatible mode the unchanged session comes back with an ERROR message).
+        """
+        _, record = await self.repository.read_session(uuid)
+        self.auth.check_write(caller or Caller(None), record.owner, f"session {uuid}")
+        try:
+            return await self._transition(uuid, update)
+        except InvalidTransitionError as exc:
+            if not self.compat_calycopis:
+                raise
+            current = await self.get_session(uuid, caller)
+            error = message_item(Reason("urn:invalid-transition", "${detail}", {"detail": exc.detail}), self.clock())
+            meta = current.meta or w.ComponentMetadata()
+            return current.model_copy(update={"meta": meta.model_copy(update={"messages": [*meta.messages, error]})})
+
+    async def _transition(self, uuid: str, update: w.AbstractUpdate) -> w.ScheduledExecutionSession:
         now = self.clock()
         await self.repository.expire(now)
-        session = await self.repository.get_session(uuid)
+        session, record = await self.repository.read_session(uuid)
         path = update.path.lstrip("/")
         value = str(getattr(update, "value", ""))
         allowed = allowed_updates(session.phase)
@@ -210,7 +202,38 @@ class BrokerService:
                 phase=result.phase.value,
                 options=allowed_updates(result.phase),
             )
+        if target == Phase.ACCEPTED and self.runner.launches(record.platform):
+            await self.runner.start(result, record)
+            result = (await self.repository.read_session(uuid))[0]
+        elif target == Phase.CANCELLED:
+            await self.runner.cancel(record)
         return self._present(result)
+
+    async def direct(
+        self, request: w.ExecutionRequest, base_url: str, caller: Caller | None = None
+    ) -> tuple[w.ScheduledExecutionSession, bool]:
+        """Direct execution: offers, then accept the best at once. Returns (session, accepted).
+
+        When nothing can be offered the session is not stored: it comes back FAILED with the reasons.
+        """
+        offer_set = await self.request_offers(request, base_url, caller)
+        if offer_set.result == "YES" and offer_set.offers:
+            best = offer_set.offers[0]
+            uuid = best.meta.uuid if best.meta and best.meta.uuid else ""
+            update = w.EnumValueUpdate(path="phase", value=Phase.ACCEPTED.value)
+            return await self.update_session(uuid, update, caller), True
+        messages = offer_set.meta.messages if offer_set.meta else []
+        failed = w.ScheduledExecutionSession(
+            phase=Phase.FAILED,
+            executable=request.executable,
+            compute=request.compute,
+            meta=w.ComponentMetadata(created=self.clock(), messages=messages),
+        )
+        return failed, False
+
+    async def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Stored offer sets by result and sessions by phase (for /metrics)."""
+        return await self.repository.counts()
 
     def _present(self, session: w.ScheduledExecutionSession) -> w.ScheduledExecutionSession:
         options = allowed_updates(session.phase)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -14,8 +15,11 @@ from pydantic import ValidationError
 
 from planner.adapters.base import PlatformAdapter
 from planner.adapters.registry import build_adapters
+from planner.api import metrics, wd
+from planner.api.openapi import install_openapi
 from planner.api.responses import problem
 from planner.api.routes import router
+from planner.auth import Authenticator, AuthRequiredError, check_exposure, read_token_file
 from planner.engine.scoring import ScoringWeights
 from planner.errors import PlannerError
 from planner.service import BrokerService
@@ -30,7 +34,10 @@ logger = logging.getLogger(__name__)
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlannerError)
     async def planner_error(request: Request, exc: PlannerError) -> Response:
-        return problem(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        response = problem(request, exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+        if isinstance(exc, AuthRequiredError):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="cirasa-broker"'
+        return response
 
     @app.exception_handler(codecs.BodyDecodeError)
     async def decode_error(request: Request, exc: codecs.BodyDecodeError) -> Response:
@@ -43,8 +50,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, 422, "request-invalid", "Invalid request", detail, errors=errors)
 
 
+def build_authenticator(settings: BrokerSettings) -> Authenticator:
+    tokens = {entry.token.get_secret_value(): entry.owner for entry in settings.auth_tokens}
+    if settings.auth_tokens_file is not None:
+        tokens |= read_token_file(settings.auth_tokens_file)
+    return Authenticator(tokens, settings.read_policy)
+
+
 def create_app(settings: BrokerSettings | None = None, adapters: Sequence[PlatformAdapter] | None = None) -> FastAPI:
+    """The broker app.
+
+    Raises
+    ------
+    InsecureExposureError
+        When ``settings.host`` is not a loopback address and no bearer token is configured.
+    """
     settings = (settings or BrokerSettings()).with_config_file()
+    authenticator = build_authenticator(settings)
+    check_exposure(settings.host, authenticator)
     chosen = list(adapters) if adapters is not None else build_adapters(settings)
     weights = ScoringWeights(preference={p.name: p.preference for p in settings.platforms if p.preference})
 
@@ -53,20 +76,43 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
         url = settings.resolved_database_url()
         await asyncio.to_thread(upgrade, url)
         engine = make_engine(url)
-        app.state.service = BrokerService(
+        service = BrokerService(
             chosen,
             SqlRepository(engine),
             ttl=timedelta(seconds=settings.offer_ttl_s),
             platform_timeout=timedelta(seconds=settings.platform_timeout_s),
             weights=weights,
+            authenticator=authenticator,
+            compat_calycopis=settings.compat_calycopis,
         )
-        logger.info("broker ready with platforms: %s", ", ".join(a.name for a in chosen) or "none")
+        app.state.service = service
+        poller = asyncio.create_task(
+            service.runner.poll_forever(timedelta(seconds=settings.poll_interval_s), service.expire)
+        )
+        logger.info(
+            "broker ready with platforms: %s; auth %s",
+            ", ".join(a.name for a in chosen) or "none",
+            "on" if authenticator.enabled else "OFF",
+        )
         try:
             yield
         finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
             await engine.dispose()
 
-    app = FastAPI(title="cirasa-planner ExecutionBroker", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="cirasa-planner ExecutionBroker",
+        version="0.2.0",
+        description="IVOA ExecutionBroker (schema 1.0.5 and 1.0.7 paths, 2023 draft adapter); "
+        "bodies in YAML (default), JSON or XML.",
+        lifespan=lifespan,
+    )
     install_error_handlers(app)
+    metrics.install_request_counter(app)
     app.include_router(router)
+    app.include_router(wd.router)
+    app.include_router(metrics.router)
+    install_openapi(app)
     return app

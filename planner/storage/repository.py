@@ -21,18 +21,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from planner.errors import NotFoundError, PlannerError, TransientError
 from planner.storage import tables
-from planner.wire.models import OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
+from planner.wire.models import MessageItem, OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
 
-__all__ = ["SqlRepository", "StorageError"]
+__all__ = ["SessionRecord", "SqlRepository", "StorageError"]
 
 logger = logging.getLogger(__name__)
 Phase = SimpleExecutionSessionPhase
@@ -44,6 +45,22 @@ class StorageError(PlannerError, TransientError):
     code = "storage-error"
     status = 503
     title = "Storage unavailable"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """The columns of a session that rules need: who owns it, where it runs, which run it is."""
+
+    uuid: str
+    offer_set_id: str
+    phase: Phase
+    platform: str | None
+    owner: str | None
+    run_id: str | None
+
+
+def _record(row: Any) -> SessionRecord:
+    return SessionRecord(row.uuid, row.offer_set_id, Phase(row.phase), row.platform, row.owner, row.run_id)
 
 
 class SqlRepository:
@@ -66,7 +83,9 @@ class SqlRepository:
             logger.warning("storage failed to %s: %s: %s", action, type(exc).__name__, exc)
             raise StorageError(f"storage failed to {action}: {type(exc).__name__}: {exc}") from exc
 
-    async def add_offer_set(self, offer_set: OfferSetResponse, sessions: Iterable[ScheduledExecutionSession]) -> None:
+    async def add_offer_set(
+        self, offer_set: OfferSetResponse, sessions: Iterable[ScheduledExecutionSession], owner: str | None = None
+    ) -> None:
         """Store ``offer_set`` and its ``sessions`` (in this order) in one transaction.
 
         Raises
@@ -79,13 +98,13 @@ class SqlRepository:
         offer_set_id = offer_set.meta.uuid if offer_set.meta else None
         if offer_set_id is None:
             raise ValueError("an offer set needs meta.uuid to be stored")
-        rows = [_session_row(s, offer_set_id, position) for position, s in enumerate(sessions)]
+        rows = [_session_row(s, offer_set_id, position) | {"owner": owner} for position, s in enumerate(sessions)]
         document = offer_set.model_dump(mode="json", by_alias=True, exclude={"offers"})
         created = offer_set.meta.created if offer_set.meta else None
         async with self._transaction(f"store offer set {offer_set_id}") as conn:
             await conn.execute(
                 insert(tables.offer_sets).values(
-                    uuid=offer_set_id, result=offer_set.result, created=created, document=document
+                    uuid=offer_set_id, result=offer_set.result, created=created, document=document, owner=owner
                 )
             )
             if rows:
@@ -101,10 +120,27 @@ class SqlRepository:
         StorageError
             When the database fails.
         """
+        offer_set, members, _ = await self.read_offer_set(uuid)
+        return offer_set, members
+
+    async def read_offer_set(self, uuid: str) -> tuple[OfferSetResponse, list[ScheduledExecutionSession], str | None]:
+        """The offer set ``uuid``, its sessions and its owner.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no offer set ``uuid``.
+        StorageError
+            When the database fails.
+        """
         async with self._transaction(f"read offer set {uuid}") as conn:
-            document = (
-                await conn.execute(select(tables.offer_sets.c.document).where(tables.offer_sets.c.uuid == uuid))
-            ).scalar()
+            head = (
+                await conn.execute(
+                    select(tables.offer_sets.c.document, tables.offer_sets.c.owner).where(
+                        tables.offer_sets.c.uuid == uuid
+                    )
+                )
+            ).one_or_none()
             rows = (
                 await conn.execute(
                     select(tables.sessions)
@@ -112,14 +148,26 @@ class SqlRepository:
                     .order_by(tables.sessions.c.position)
                 )
             ).all()
-        if document is None:
+        if head is None:
             raise NotFoundError(f"no offer set with id {uuid}")
         members = [_session_from_row(row) for row in rows]
-        offer_set = OfferSetResponse.model_validate(document).model_copy(update={"offers": members})
-        return offer_set, members
+        offer_set = OfferSetResponse.model_validate(head.document).model_copy(update={"offers": members})
+        return offer_set, members, head.owner
 
     async def get_session(self, uuid: str) -> ScheduledExecutionSession:
         """The session ``uuid`` as it is now.
+
+        Raises
+        ------
+        NotFoundError
+            When there is no session ``uuid``.
+        StorageError
+            When the database fails.
+        """
+        return (await self.read_session(uuid))[0]
+
+    async def read_session(self, uuid: str) -> tuple[ScheduledExecutionSession, SessionRecord]:
+        """The session ``uuid`` as it is now, with its record.
 
         Raises
         ------
@@ -132,7 +180,7 @@ class SqlRepository:
             row = (await conn.execute(select(tables.sessions).where(tables.sessions.c.uuid == uuid))).one_or_none()
         if row is None:
             raise NotFoundError(f"no session with id {uuid}")
-        return _session_from_row(row)
+        return _session_from_row(row), _record(row)
 
     async def expire(self, now: datetime) -> list[str]:
         """Move every OFFERED session with ``expires <= now`` to EXPIRED; return their ids.
@@ -169,6 +217,7 @@ class SqlRepository:
         *,
         reject_siblings: bool = False,
         now: datetime,
+        message: dict[str, Any] | None = None,
     ) -> tuple[bool, ScheduledExecutionSession]:
         """Set ``new`` if the phase is in ``expected`` (compare-and-set); return (changed, session).
 
@@ -192,6 +241,8 @@ class SqlRepository:
                 .values(phase=new.value, modified=now)
             )
             changed = cas.rowcount == 1
+            if changed and message is not None:
+                await _append_message(conn, uuid, message)
             if changed and reject_siblings:
                 await conn.execute(
                     update(tables.sessions)
@@ -204,6 +255,73 @@ class SqlRepository:
                 )
             row = (await conn.execute(select(tables.sessions).where(tables.sessions.c.uuid == uuid))).one()
         return changed, _session_from_row(row)
+
+    async def holdings(self, phases: frozenset[Phase], now: datetime) -> list[tuple[str, int, float]]:
+        """Per platform, the cores and memory held by sessions in ``phases`` (offers past expiry excluded).
+
+        Raises
+        ------
+        StorageError
+            When the database fails.
+        """
+        c = tables.sessions.c
+        live = (c.phase != Phase.OFFERED.value) | (c.expires.is_(None)) | (c.expires > now)
+        statement = (
+            select(c.platform, func.coalesce(func.sum(c.cores), 0), func.coalesce(func.sum(c.memory_gib), 0.0))
+            .where(c.phase.in_(sorted(p.value for p in phases)), c.platform.is_not(None), live)
+            .group_by(c.platform)
+        )
+        async with self._transaction("read holdings") as conn:
+            rows = (await conn.execute(statement)).all()
+        return [(str(row[0]), int(row[1]), float(row[2])) for row in rows]
+
+    async def records(self, phases: frozenset[Phase]) -> list[SessionRecord]:
+        """Records of every session in ``phases`` (the poller's work list).
+
+        Raises
+        ------
+        StorageError
+            When the database fails.
+        """
+        c = tables.sessions.c
+        statement = select(c.uuid, c.offer_set_id, c.phase, c.platform, c.owner, c.run_id).where(
+            c.phase.in_(sorted(p.value for p in phases))
+        )
+        async with self._transaction("list sessions") as conn:
+            return [_record(row) for row in (await conn.execute(statement)).all()]
+
+    async def set_run(self, uuid: str, run_id: str) -> None:
+        """Remember the platform's id of the run of session ``uuid``.
+
+        Raises
+        ------
+        StorageError
+            When the database fails.
+        """
+        async with self._transaction(f"set the run of session {uuid}") as conn:
+            await conn.execute(update(tables.sessions).where(tables.sessions.c.uuid == uuid).values(run_id=run_id))
+
+    async def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Offer sets by result and sessions by phase.
+
+        Raises
+        ------
+        StorageError
+            When the database fails.
+        """
+        sets, sessions = tables.offer_sets.c, tables.sessions.c
+        async with self._transaction("count") as conn:
+            by_result = (await conn.execute(select(sets.result, func.count()).group_by(sets.result))).all()
+            by_phase = (await conn.execute(select(sessions.phase, func.count()).group_by(sessions.phase))).all()
+        return {str(r[0]): int(r[1]) for r in by_result}, {str(r[0]): int(r[1]) for r in by_phase}
+
+
+async def _append_message(conn: AsyncConnection, uuid: str, message: dict[str, Any]) -> None:
+    column = tables.sessions.c.messages
+    current = (await conn.execute(select(column).where(tables.sessions.c.uuid == uuid))).scalar() or []
+    await conn.execute(
+        update(tables.sessions).where(tables.sessions.c.uuid == uuid).values(messages=[*current, message])
+    )
 
 
 async def _lock_offer_set(conn: AsyncConnection, session_id: str) -> str | None:
@@ -247,6 +365,8 @@ def _session_from_row(row: Row[Any]) -> ScheduledExecutionSession:
     if session.meta is None:
         return session.model_copy(update={"phase": phase})
     meta_update: dict[str, Any] = {"modified": row.modified}
+    if row.messages:
+        meta_update["messages"] = [*session.meta.messages, *(MessageItem.model_validate(m) for m in row.messages)]
     if phase != session.phase:
         meta_update["options"] = []
     return session.model_copy(update={"phase": phase, "meta": session.meta.model_copy(update=meta_update)})

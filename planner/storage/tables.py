@@ -76,6 +76,7 @@ offer_sets = Table(
     Column("result", String(3), nullable=False),
     Column("created", UTCDateTime(), nullable=True),
     Column("document", JSON(), nullable=False, comment="OfferSetResponse without its offers"),
+    Column("owner", String(200), nullable=True, comment="who asked (None when auth is off)"),
     Index(None, "created"),
 )
 
@@ -94,6 +95,9 @@ sessions = Table(
     Column("cores", Integer(), nullable=True),
     Column("memory_gib", Float(), nullable=True),
     Column("document", JSON(), nullable=False, comment="ScheduledExecutionSession as first stored"),
+    Column("owner", String(200), nullable=True, comment="who asked (None when auth is off)"),
+    Column("run_id", String(200), nullable=True, comment="the platform's id of the run (e.g. a flow run)"),
+    Column("messages", JSON(), nullable=True, comment="message items added after the session was stored"),
     Index(None, "offer_set_id", "position"),
     Index(None, "phase", "expires"),
     Index(None, "work_pool", "phase"),

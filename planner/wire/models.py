@@ -1,29 +1,85 @@
 """Wire models of the ExecutionBroker protocol (schema v1.0.7), in pydantic v2.
 
 Names follow the schema titles. Unknown fields are kept (tolerant reader); ``kind`` values of
-either schema generation are normalised to the current spelling on input.
+either schema generation are normalised to the current spelling on input. The building blocks live
+in :mod:`planner.wire.base` and :mod:`planner.wire.executables` and are re-exported here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import Field
 
 from planner.wire import kinds
+from planner.wire.base import (
+    AbstractComponent,
+    AbstractOption,
+    ComponentMetadata,
+    DataResource,
+    EnumValueOption,
+    Kind,
+    Level,
+    MessageItem,
+    MinMaxInteger,
+    SimpleComputeResource,
+    SimpleMinMaxFloatCost,
+    SimpleMinMaxFloatMetric,
+    SimpleVolumeMount,
+    StorageResource,
+    WireModel,
+)
+from planner.wire.executables import (
+    AbstractExecutable,
+    CaesarJobExecutable,
+    DockerContainer,
+    DockerImageSpec,
+    DockerNetworkPort,
+    DockerNetworkSpec,
+    Executable,
+    JupyterNotebook,
+    SingularityContainer,
+)
 
-
-def _normalise(value: Any) -> Any:
-    return kinds.normalise_kind(value) if isinstance(value, str) else value
-
-
-Kind = Annotated[str, BeforeValidator(_normalise)]
-
-
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+__all__ = [
+    "AbstractComponent",
+    "AbstractExecutable",
+    "AbstractOption",
+    "AbstractUpdate",
+    "CaesarJobExecutable",
+    "ComponentMetadata",
+    "DataResource",
+    "DockerContainer",
+    "DockerImageSpec",
+    "DockerNetworkPort",
+    "DockerNetworkSpec",
+    "EnumValueOption",
+    "EnumValueUpdate",
+    "Executable",
+    "ExecutionRequest",
+    "JupyterNotebook",
+    "Kind",
+    "Level",
+    "MessageItem",
+    "MinMaxInteger",
+    "OfferSetResponse",
+    "PlatformPlacement",
+    "RequestedScheduleBlock",
+    "RequestedScheduleItem",
+    "ScheduleInstant",
+    "ScheduledExecutionSchedule",
+    "ScheduledExecutionSession",
+    "SimpleComputeResource",
+    "SimpleExecutionSessionPhase",
+    "SimpleMinMaxFloatCost",
+    "SimpleMinMaxFloatMetric",
+    "SimpleVolumeMount",
+    "SingularityContainer",
+    "StorageResource",
+    "WireModel",
+]
 
 
 class SimpleExecutionSessionPhase(StrEnum):
@@ -42,82 +98,6 @@ class SimpleExecutionSessionPhase(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-class MessageItem(WireModel):
-    kind: str
-    time: datetime | None = None
-    level: Literal["DEBUG", "WARN", "ERROR", "INFO", "OTHER"] = "INFO"
-    template: str = ""
-    values: dict[str, str] = Field(default_factory=dict)
-    message: str = ""
-
-
-class AbstractOption(WireModel):
-    kind: str
-    path: str
-
-
-class EnumValueOption(AbstractOption):
-    kind: str = "uri:enum-value-option"
-    values: list[str] = Field(default_factory=list)
-
-
-class ComponentMetadata(WireModel):
-    uuid: str | None = None
-    name: str | None = None
-    url: str | None = None
-    description: str | None = None
-    created: datetime | None = None
-    modified: datetime | None = None
-    messages: list[MessageItem] = Field(default_factory=list)
-    options: list[EnumValueOption] = Field(default_factory=list)
-
-
-class AbstractComponent(WireModel):
-    kind: Kind
-    meta: ComponentMetadata | None = None
-
-
-class MinMaxInteger(WireModel):
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
-
-
-class SimpleComputeResource(AbstractComponent):
-    kind: Kind = kinds.SIMPLE_COMPUTE
-    cores: MinMaxInteger | None = None
-    memory: MinMaxInteger | None = Field(default=None, description="GiB")
-    volumes: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class AbstractExecutable(AbstractComponent):
-    """Any executable; the concrete fields depend on ``kind`` (kept as extra fields)."""
-
-
-class CaesarJobExecutable(AbstractExecutable):
-    """A caesar-rest style job: an app (``caesar``) with its options and input images.
-
-    ``flow`` names the Prefect flow that runs it; the chosen work pool completes the deployment
-    name ``<flow>/<pool>``.
-    """
-
-    kind: Kind = kinds.CAESAR_JOB
-    app: str = "caesar"
-    flow: str = "extract-image"
-    options: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[str] = Field(default_factory=list)
-
-
-def _executable_tag(value: Any) -> str:
-    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "caesar" if isinstance(kind, str) and kinds.normalise_kind(kind) == kinds.CAESAR_JOB else "other"
-
-
-Executable = Annotated[
-    Annotated[CaesarJobExecutable, Tag("caesar")] | Annotated[AbstractExecutable, Tag("other")],
-    Discriminator(_executable_tag),
-]
-
-
 class RequestedScheduleItem(WireModel):
     start: str | None = Field(default=None, description="ISO 8601 interval, e.g. 2026-10-05T08:00:00Z/PT4H")
     duration: str | None = Field(default=None, description="ISO 8601 duration, e.g. PT90M")
@@ -130,11 +110,11 @@ class RequestedScheduleBlock(WireModel):
 class ExecutionRequest(WireModel):
     executable: Executable | None = None
     compute: SimpleComputeResource | None = None
-    storage: list[AbstractComponent] = Field(default_factory=list)
-    data: list[AbstractComponent] = Field(default_factory=list)
+    storage: list[StorageResource] = Field(default_factory=list)
+    data: list[DataResource] = Field(default_factory=list)
     schedule: RequestedScheduleBlock | None = None
-    costs: list[dict[str, Any]] = Field(default_factory=list)
-    metrics: list[dict[str, Any]] = Field(default_factory=list)
+    costs: list[SimpleMinMaxFloatCost] = Field(default_factory=list)
+    metrics: list[SimpleMinMaxFloatMetric] = Field(default_factory=list)
 
 
 class ScheduleInstant(WireModel):
@@ -167,10 +147,12 @@ class ScheduledExecutionSession(AbstractComponent):
     expires: datetime | None = None
     executable: Executable | None = None
     compute: SimpleComputeResource | None = None
-    storage: list[AbstractComponent] = Field(default_factory=list)
-    data: list[AbstractComponent] = Field(default_factory=list)
+    storage: list[StorageResource] = Field(default_factory=list)
+    data: list[DataResource] = Field(default_factory=list)
     schedule: ScheduledExecutionSchedule | None = None
     connectors: list[dict[str, Any]] = Field(default_factory=list)
+    costs: list[SimpleMinMaxFloatCost] = Field(default_factory=list)
+    metrics: list[SimpleMinMaxFloatMetric] = Field(default_factory=list)
     placement: PlatformPlacement | None = Field(default=None, alias="x-cirasa-placement")
 
 
