@@ -15,8 +15,9 @@ os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
 
+from tests.services.browser import chromium
 from tests.services.postgres import postgres_url
 from tests.services.slurm import slurm
 from tests.services.stack import stack
 
-__all__ = ["postgres_url", "slurm", "stack"]
+__all__ = ["chromium", "postgres_url", "slurm", "stack"]

@@ -1,0 +1,75 @@
+"""A person's path through the Prefect UI: open process-image, fill its typed form, run it, and see
+the run complete with the planner's offers artifact (real Chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from cirasa import services
+from science.io.fits import write_image
+from science.simulate import simulate_image
+from tests.services.slurm import SlurmInfo
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slurm]
+
+
+@pytest.fixture
+def page(chromium: str, stack: services.ServiceConfig) -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        context = browser.new_context(base_url=stack.prefect_ui_url, viewport={"width": 1440, "height": 900})
+        context.route("**/*amplitude.com/**", lambda route: route.abort())  # the UI's analytics SDK, offline
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_process_image_from_the_ui_form(
+    page: Page, stack: services.ServiceConfig, slurm: SlurmInfo, tmp_path: Path
+) -> None:
+    image, _ = simulate_image(shape=(384, 384), n_sources=25, seed=11)
+    path = write_image(tmp_path / "ui.fits", image)
+
+    deployment_id = _deployment_id(stack, "process-image/cirasa-local")
+    page.goto(f"/v2/deployments/deployment/{deployment_id}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Custom run").click()
+    expect(page.get_by_role("heading", name="Parameters")).to_be_visible()
+
+    # The pydantic parameters are a typed form: nested models with their descriptions and defaults.
+    image_box = page.get_by_role("textbox", name="image", exact=True)
+    expect(image_box).to_be_visible(timeout=60_000)  # the form is built from the schema after a while
+    image_box.fill(str(path))
+    page.get_by_role("textbox", name="output_dir", exact=True).fill(str(tmp_path / "ui-out"))
+    expect(page.get_by_text("Seed threshold in", exact=False).first).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Seedthr (Optional)", exact=True)).to_have_value("5")
+    expect(page.get_by_role("spinbutton", name="Cores Max (Optional)", exact=True)).to_have_value("2")
+    run_name = page.get_by_role("textbox", name="Run Name", exact=True).input_value()
+    page.get_by_role("button", name="Submit").click()
+
+    toast = page.get_by_role("region", name=re.compile("^Notifications"))
+    expect(toast.get_by_text(f"{run_name} scheduled to start now")).to_be_visible()
+    run_id = (toast.get_by_role("link", name="View run").get_attribute("href") or "").rsplit("/", 1)[-1]
+    page.goto(f"/v2/runs/flow-run/{run_id}")
+    expect(page.get_by_role("tab", name="Job Variables")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=180_000)
+
+    page.get_by_role("tab", name="Artifacts").click()
+    expect(page.get_by_role("heading", name="offers", exact=True)).to_be_visible()
+    page.get_by_role("link").filter(has=page.get_by_role("heading", name="offers", exact=True)).click()
+    panel = page.get_by_role("tabpanel", name="Artifact")
+    expect(panel.get_by_text("chosen", exact=True)).to_be_visible()
+    assert (tmp_path / "ui-out" / "catalog-ui.dat").exists()
+
+
+def _deployment_id(stack: services.ServiceConfig, name: str) -> str:
+    flow, deployment = name.split("/")
+    response = httpx.get(f"{stack.prefect_api_url}/deployments/name/{flow}/{deployment}")
+    response.raise_for_status()
+    return str(response.json()["id"])
