@@ -134,36 +134,56 @@ def extract(
 def plan(
     request_file: Path = typer.Argument(..., help="ExecutionRequest as YAML or JSON."),
     broker: str = typer.Option(None, help="Broker URL (default: the local one)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the offers table as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the offer set, choice and table as JSON."),
+    hold: bool = typer.Option(False, help="Leave the offers OFFERED until they expire instead of rejecting them."),
 ) -> None:
-    """Ask the broker for offers and show the table with the choice and the reasons (nothing is accepted)."""
+    """Ask the broker for offers and show the table with the choice and the reasons.
+
+    Nothing is accepted; the offers are then rejected so they hold no capacity (unless `--hold`).
+    Exits 1 when no offer is usable (the table then lists why each platform declined).
+    """
     from datetime import UTC, datetime
 
-    from cirasa.render import offers_table
+    from cirasa.render import offers_table, plan_document
+    from planner.adapters.remote_broker import reject_offers
     from planner.client import BrokerClient
-    from planner.engine.choose import NoOfferError, choose
+    from planner.engine.choose import Choice, NoOfferError, choose, declined_rows
     from planner.errors import PlannerError
     from planner.wire.models import ExecutionRequest, OfferSetResponse
 
     url = broker or services.ServiceConfig.from_env().broker_url
-    request = ExecutionRequest.model_validate(yaml.safe_load(request_file.read_text()))
+    try:
+        request = ExecutionRequest.model_validate(yaml.safe_load(request_file.read_text()))
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise _fail("request-invalid", f"{request_file}: {exc}", 2) from None
 
     async def _offers() -> OfferSetResponse:
         async with BrokerClient(url) as client:
-            return await client.request_offers(request)
+            offer_set = await client.request_offers(request)
+            if not hold:
+                await reject_offers(client, offer_set)
+            return offer_set
 
     try:
         offer_set = asyncio.run(_offers())
-        choice = choose(offer_set, datetime.now(UTC))
-    except NoOfferError as exc:
-        raise _fail(exc.code, exc.detail) from None
     except PlannerError as exc:
         raise _fail(exc.code, exc.detail) from None
+    choice: Choice | None = None
+    reasons: list[str] = []
+    try:
+        choice = choose(offer_set, datetime.now(UTC))  # as offered (the rejections came after)
+        rows = choice.rows
+    except NoOfferError as exc:
+        rows, reasons = tuple(declined_rows(offer_set)), list(exc.extra.get("reasons", [exc.detail]))
     if as_json:
-        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in vars(r).items()} for r in choice.rows]
-        console.print_json(json.dumps({"chosen": choice.work_pool, "rows": rows}))
+        console.print_json(json.dumps(plan_document(url, offer_set, choice, rows, reasons)))
     else:
-        console.print(offers_table(choice.rows))
+        console.print(offers_table(rows, title=f"Offers from {url}"))
+        if choice is not None:
+            chosen = next(r for r in rows if r.status == "chosen")
+            console.print(f"chosen: {chosen.platform} (work pool {chosen.work_pool}): {chosen.why}")
+    if choice is None:
+        raise _fail(NoOfferError.code, "; ".join(reasons))
 
 
 @app.command(epilog="Example: `make demo` or `cirasa demo --size 1024 --sources 150`")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.table import Table
 
-from planner.engine.choose import Row
+from planner.engine.choose import Choice, Row
+from planner.wire.models import OfferSetResponse
 
 
 def _when(value: datetime | None, now: datetime) -> str:
@@ -37,3 +39,33 @@ def offers_table(rows: tuple[Row, ...], title: str = "Offers") -> Table:
             style=styles.get(row.status, ""),
         )
     return table
+
+
+def plan_document(
+    broker_url: str, offer_set: OfferSetResponse, choice: Choice | None, rows: tuple[Row, ...], reasons: list[str]
+) -> dict[str, Any]:
+    """Everything `cirasa plan --json` reports: the offer set, the choice (or why none), every row."""
+    meta = offer_set.meta
+    chosen = next((r for r in rows if r.status == "chosen"), None)
+    return {
+        "broker": broker_url,
+        "offer_set": {
+            "uuid": meta.uuid if meta else None,
+            "url": meta.url if meta else None,
+            "created": meta.created.isoformat() if meta and meta.created else None,
+            "result": offer_set.result,
+            "offers": len(offer_set.offers),
+        },
+        "chosen": None
+        if choice is None or chosen is None
+        else {
+            "platform": chosen.platform,
+            "work_pool": choice.work_pool,
+            "offer": chosen.offer,
+            "offer_url": choice.offer.meta.url if choice.offer.meta else None,
+            "score": chosen.score,
+            "why": chosen.why,
+        },
+        "reasons": reasons,
+        "rows": [row.as_dict() for row in rows],
+    }

@@ -8,6 +8,7 @@ running the chosen deployment through the Prefect API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from prefect.states import Cancelling
 
 from planner.client import BrokerClient
 from planner.engine.choose import Row
+from planner.errors import InvalidTransitionError, NotFoundError
 from planner.planning import JobSpec, PlanDecision, plan
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
@@ -47,38 +49,58 @@ def cluster_for(decision: PlanDecision, max_workers: int = 2) -> dict[str, Any]:
 
 
 def offers_rows(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
-    """The offers table as plain rows (for artifacts and JSON)."""
-    return [
-        {
-            "platform": r.platform,
-            "work_pool": r.work_pool,
-            "status": r.status,
-            "cores": r.cores,
-            "memory_gib": r.memory_gib,
-            "start_earliest": r.start_earliest.isoformat() if r.start_earliest else None,
-            "start_latest": r.start_latest.isoformat() if r.start_latest else None,
-            "start_source": r.start_source,
-            "score": r.score,
-            "why": r.why,
-        }
-        for r in rows
-    ]
+    """The offers table as flat rows for the table artifact (score terms as one text cell)."""
+    return [{**r.as_dict(), "score_terms": ", ".join(f"{k} {v:+.3f}" for k, v in r.score_terms.items())} for r in rows]
 
 
-async def plan_with_broker(broker_url: str, job: JobSpec) -> PlanDecision:
+async def plan_with_broker(
+    broker_url: str, job: JobSpec, *, max_attempts: int = 3, avoid_pools: frozenset[str] = frozenset()
+) -> PlanDecision:
     async with BrokerClient(broker_url) as client:
-        return await plan(client, job)
+        return await plan(client, job, max_attempts=max_attempts, avoid_pools=avoid_pools)
 
 
-@task(name="plan-work-pool")
-def plan_work_pool(broker_url: str, job: JobSpec) -> PlanDecision:
-    """Ask for offers, choose and accept one; publish the offers table as an artifact."""
-    decision = asyncio.run(plan_with_broker(broker_url, job))
+async def replan_with_broker(
+    broker_url: str, job: JobSpec, failed: PlanDecision, max_attempts: int = 3
+) -> PlanDecision:
+    """The run could not start on ``failed``'s pool: cancel that session and plan again without that pool."""
+    async with BrokerClient(broker_url) as client:
+        uuid = failed.session.meta.uuid if failed.session.meta else None
+        if uuid is not None:
+            with contextlib.suppress(InvalidTransitionError, NotFoundError):  # already final or gone
+                await client.set_phase(uuid, "CANCELLED")
+        return await plan(client, job, max_attempts=max_attempts, avoid_pools=frozenset({failed.work_pool}))
+
+
+def publish_offers(job: JobSpec, decision: PlanDecision) -> None:
+    """The offers table (scores, terms, reasons) as the ``offers`` table artifact of the running flow."""
+    retried = f" after {len(decision.attempts)} failed attempt(s): {' | '.join(decision.attempts)}"
     create_table_artifact(
         table=offers_rows(decision.choice.rows),
         key="offers",
-        description=f"Offers for {job.name}: chose work pool {decision.work_pool}",
+        description=f"Offers for {job.name}: chose work pool {decision.work_pool}"
+        + (retried if decision.attempts else ""),
     )
+
+
+@task(name="plan-work-pool")
+def plan_work_pool(
+    broker_url: str, job: JobSpec, max_attempts: int = 3, avoid_pools: tuple[str, ...] = ()
+) -> PlanDecision:
+    """Ask for offers, choose and accept one (re-planning up to ``max_attempts`` times when the offer
+    expired or was refused); publish the offers table as an artifact."""
+    decision = asyncio.run(
+        plan_with_broker(broker_url, job, max_attempts=max_attempts, avoid_pools=frozenset(avoid_pools))
+    )
+    publish_offers(job, decision)
+    return decision
+
+
+@task(name="replan-work-pool")
+def replan_work_pool(broker_url: str, job: JobSpec, failed: PlanDecision, max_attempts: int = 3) -> PlanDecision:
+    """The run could not start on the chosen pool: cancel that session, choose again elsewhere."""
+    decision = asyncio.run(replan_with_broker(broker_url, job, failed, max_attempts))
+    publish_offers(job, decision)
     return decision
 
 

@@ -6,12 +6,14 @@ decide the same way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from planner.client import BrokerClient
-from planner.engine.choose import Choice, choose
+from planner.engine.choose import Choice, NoOfferError, choose
+from planner.errors import InvalidTransitionError, PlannerError
 from planner.wire import kinds
 from planner.wire.models import (
     CaesarJobExecutable,
@@ -42,11 +44,22 @@ class JobSpec:
     duration_minutes: int = 10
 
 
+class PlanningFailedError(PlannerError):
+    """Every attempt to get and accept an offer failed; ``reasons`` has one entry per attempt."""
+
+    code = "planning-failed"
+    status = 409
+    title = "No offer could be accepted"
+
+
 @dataclass(frozen=True)
 class PlanDecision:
+    """The accepted offer. ``attempts`` says why earlier attempts failed (empty: the first one worked)."""
+
     offer_set: OfferSetResponse
     choice: Choice
     session: ScheduledExecutionSession
+    attempts: tuple[str, ...] = ()
 
     @property
     def work_pool(self) -> str:
@@ -70,13 +83,41 @@ def build_request(job: JobSpec) -> ExecutionRequest:
     )
 
 
-async def plan(client: BrokerClient, job: JobSpec) -> PlanDecision:
-    """Request offers, choose the best, accept it (the broker rejects its siblings)."""
-    offer_set = await client.request_offers(build_request(job))
-    choice = choose(offer_set, datetime.now(UTC))
-    uuid = choice.offer.meta.uuid if choice.offer.meta else None
-    if uuid is None:
-        raise ValueError("the chosen offer has no uuid")
-    session = await client.set_phase(uuid, "ACCEPTED")
-    logger.info("accepted offer %s on work pool %s", uuid, choice.work_pool)
-    return PlanDecision(offer_set=offer_set, choice=choice, session=session)
+async def plan(
+    client: BrokerClient,
+    job: JobSpec,
+    *,
+    max_attempts: int = 3,
+    retry_delay_s: float = 1.0,
+    avoid_pools: frozenset[str] = frozenset(),
+) -> PlanDecision:
+    """Request offers, choose the best, accept it (the broker rejects its siblings).
+
+    When there is no usable offer or the accept is refused (the offer expired, or was taken or
+    rejected meanwhile), ask again, up to ``max_attempts`` times with ``retry_delay_s`` between
+    attempts, then raise :class:`PlanningFailedError` with every attempt's reason. Offers on
+    ``avoid_pools`` (pools where the run could not start) are never chosen.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    failures: list[str] = []
+    for attempt in range(1, max_attempts + 1):
+        if attempt > 1:
+            await asyncio.sleep(retry_delay_s)
+        offer_set = await client.request_offers(build_request(job))
+        try:
+            choice = choose(offer_set, datetime.now(UTC), avoid_pools=avoid_pools)
+            uuid = choice.offer.meta.uuid if choice.offer.meta else None
+            if uuid is None:
+                raise NoOfferError("the chosen offer has no uuid")
+            session = await client.set_phase(uuid, "ACCEPTED")
+        except (NoOfferError, InvalidTransitionError) as exc:
+            failures.append(f"attempt {attempt}: {exc.code}: {exc.detail}")
+            logger.warning("planning %s: attempt %d of %d failed: %s", job.name, attempt, max_attempts, exc.detail)
+            continue
+        logger.info("accepted offer %s on work pool %s (attempt %d)", uuid, choice.work_pool, attempt)
+        return PlanDecision(offer_set=offer_set, choice=choice, session=session, attempts=tuple(failures))
+    raise PlanningFailedError(
+        f"no offer accepted for {job.name} after {max_attempts} attempt(s): " + " | ".join(failures),
+        reasons=failures,
+    )

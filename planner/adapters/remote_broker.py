@@ -150,6 +150,25 @@ def build_snapshot(name: str, work_pool: str, url: str, offer_set: OfferSetRespo
     )
 
 
+async def reject_offers(client: BrokerClient, offer_set: OfferSetResponse) -> int:
+    """Reject every offer of ``offer_set`` still OFFERED (concurrently); return how many were rejected.
+
+    An offer that expired or was taken meanwhile holds nothing any more: logged, not raised.
+    """
+    uuids = [
+        o.meta.uuid
+        for o in offer_set.offers
+        if o.phase == SimpleExecutionSessionPhase.OFFERED and o.meta is not None and o.meta.uuid
+    ]
+    results = await asyncio.gather(*(client.set_phase(u, "REJECTED") for u in uuids), return_exceptions=True)
+    for uuid, result in zip(uuids, results, strict=True):
+        if isinstance(result, PlannerError):
+            logger.info("broker %s: offer %s not rejected: %s", client.base_url, uuid, result.detail)
+        elif isinstance(result, BaseException):
+            raise result
+    return sum(1 for r in results if not isinstance(r, BaseException))
+
+
 class RemoteBrokerAdapter:
     """Asks the broker at ``url``. ``work_pool`` is the Prefect work pool that runs work over there.
 
@@ -184,7 +203,7 @@ class RemoteBrokerAdapter:
                     offer_set = await client.request_offers(body)
                     now = datetime.now(UTC)
                     snapshot = build_snapshot(self.name, self.work_pool, self.url, offer_set, now)
-                    await self.reject_all(client, offer_set)
+                    await reject_offers(client, offer_set)
         except TimeoutError as exc:
             raise PlatformUnavailableError(
                 f"remote broker {self.url} did not answer within {self.timeout_s:g} s"
@@ -194,21 +213,6 @@ class RemoteBrokerAdapter:
         except PlannerError as exc:
             raise PlatformUnavailableError(f"remote broker {self.url} failed: {exc.detail}") from exc
         return snapshot
-
-    async def reject_all(self, client: BrokerClient, offer_set: OfferSetResponse) -> int:
-        """Reject every remote offer still OFFERED (concurrently); return how many were rejected."""
-        uuids = [
-            o.meta.uuid
-            for o in offer_set.offers
-            if o.phase == SimpleExecutionSessionPhase.OFFERED and o.meta is not None and o.meta.uuid
-        ]
-        results = await asyncio.gather(*(client.set_phase(u, "REJECTED") for u in uuids), return_exceptions=True)
-        for uuid, result in zip(uuids, results, strict=True):
-            if isinstance(result, PlannerError):  # e.g. expired meanwhile: nothing is held any more
-                logger.info("remote broker %s: offer %s not rejected: %s", self.url, uuid, result.detail)
-            elif isinstance(result, BaseException):
-                raise result
-        return sum(1 for r in results if not isinstance(r, BaseException))
 
     def __repr__(self) -> str:
         return f"RemoteBrokerAdapter(name={self.name!r}, url={self.url!r}, work_pool={self.work_pool!r})"

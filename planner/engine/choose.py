@@ -5,8 +5,9 @@ Used by the planner task in a flow and by ``cirasa plan``; pure (``now`` is pass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from planner.errors import PlannerError
 from planner.wire.models import OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
@@ -24,7 +25,7 @@ class Row:
 
     platform: str
     work_pool: str
-    status: str  # "chosen", "offered", "expired" or "declined"
+    status: str  # "chosen", "offered", "avoided", "expired" or "declined"
     cores: int | None
     memory_gib: int | None
     start_earliest: datetime | None
@@ -32,6 +33,13 @@ class Row:
     start_source: str
     score: float | None
     why: str
+    score_terms: dict[str, float] = field(default_factory=dict)
+    offer: str | None = None  # the offer's uuid
+    expires: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (datetimes as ISO 8601), for artifacts and ``--json``."""
+        return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in vars(self).items()}
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,10 @@ def _rank_key(offer: ScheduledExecutionSession) -> tuple[float, datetime, str]:
     return (-placement.score, placement.start_earliest.replace(tzinfo=None), placement.platform)
 
 
-def _usable(offer: ScheduledExecutionSession, now: datetime) -> bool:
+def _usable(offer: ScheduledExecutionSession, now: datetime, avoid_pools: frozenset[str] = frozenset()) -> bool:
     if offer.phase != SimpleExecutionSessionPhase.OFFERED or offer.placement is None:
+        return False
+    if offer.placement.work_pool in avoid_pools:
         return False
     return offer.expires is None or offer.expires > now
 
@@ -72,14 +82,24 @@ def _behind(offer: ScheduledExecutionSession, chosen: ScheduledExecutionSession)
     return f"score {gap:.3f} below the chosen offer: {terms}"
 
 
-def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
-    """Choose the best usable offer; raise :class:`NoOfferError` with every reason when there is none."""
+def _unusable(offer: ScheduledExecutionSession, avoid_pools: frozenset[str]) -> str:
+    placement = offer.placement
+    if placement is not None and placement.work_pool in avoid_pools:
+        return f"work pool {placement.work_pool} is avoided (a run could not start there)"
+    return f"offer is {offer.phase.value} or past its expiry"
+
+
+def choose(offer_set: OfferSetResponse, now: datetime, *, avoid_pools: frozenset[str] = frozenset()) -> Choice:
+    """Choose the best usable offer; raise :class:`NoOfferError` with every reason when there is none.
+
+    Offers on ``avoid_pools`` are listed (status "avoided") but never chosen.
+    """
     ranked = sorted(offer_set.offers, key=_rank_key)
-    usable = [o for o in ranked if _usable(o, now)]
+    usable = [o for o in ranked if _usable(o, now, avoid_pools)]
     declined = offer_set.meta.messages if offer_set.meta else []
     if not usable:
         reasons = [m.message for m in declined] or ["the broker made no offer"]
-        reasons += [f"offer {o.meta.uuid if o.meta else '?'} is {o.phase.value}" for o in ranked]
+        reasons += [f"offer {o.meta.uuid if o.meta else '?'}: {_unusable(o, avoid_pools)}" for o in ranked]
         raise NoOfferError("no usable offer: " + "; ".join(reasons), reasons=reasons)
     chosen = usable[0]
     rows: list[Row] = []
@@ -89,10 +109,12 @@ def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
             continue
         if offer is chosen:
             status, why = "chosen", f"best score ({_terms(offer)})"
-        elif _usable(offer, now):
+        elif _usable(offer, now, avoid_pools):
             status, why = "offered", _behind(offer, chosen)
+        elif placement.work_pool in avoid_pools:
+            status, why = "avoided", _unusable(offer, avoid_pools)
         else:
-            status, why = "expired", f"offer is {offer.phase.value} or past its expiry"
+            status, why = "expired", _unusable(offer, avoid_pools)
         rows.append(
             Row(
                 platform=placement.platform,
@@ -105,29 +127,37 @@ def choose(offer_set: OfferSetResponse, now: datetime) -> Choice:
                 start_source=placement.start_source,
                 score=placement.score,
                 why=why,
+                score_terms=dict(placement.score_terms),
+                offer=offer.meta.uuid if offer.meta else None,
+                expires=offer.expires,
             )
         )
-    by_platform: dict[str, list[str]] = {}
-    for message in declined:
-        platform = message.values.get("platform", "")
-        by_platform.setdefault(platform, []).append(message.message)
-    for platform, texts in sorted(by_platform.items()):
-        rows.append(
-            Row(
-                platform=platform or "(request)",
-                work_pool=message_pool(offer_set, platform),
-                status="declined",
-                cores=None,
-                memory_gib=None,
-                start_earliest=None,
-                start_latest=None,
-                start_source="",
-                score=None,
-                why="; ".join(texts),
-            )
-        )
+    rows.extend(declined_rows(offer_set))
     assert chosen.placement is not None  # _usable guarantees it
     return Choice(offer=chosen, work_pool=chosen.placement.work_pool, rows=tuple(rows))
+
+
+def declined_rows(offer_set: OfferSetResponse) -> list[Row]:
+    """One row per platform that declined (or the request itself), with all of its reasons."""
+    by_platform: dict[str, list[str]] = {}
+    for message in offer_set.meta.messages if offer_set.meta else []:
+        platform = message.values.get("platform", "")
+        by_platform.setdefault(platform, []).append(message.message)
+    return [
+        Row(
+            platform=platform or "(request)",
+            work_pool=message_pool(offer_set, platform),
+            status="declined",
+            cores=None,
+            memory_gib=None,
+            start_earliest=None,
+            start_latest=None,
+            start_source="",
+            score=None,
+            why="; ".join(texts),
+        )
+        for platform, texts in sorted(by_platform.items())
+    ]
 
 
 def message_pool(offer_set: OfferSetResponse, platform: str) -> str:
