@@ -44,7 +44,7 @@ class ClusterSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["local", "slurm"] = "local"
+    kind: Literal["local", "slurm", "kubernetes"] = "local"
     workers: int = Field(default=1, ge=1, le=256, description="Dask workers (one Slurm job each)")
     cores_per_worker: int = Field(default=1, ge=1, description="Cores (threads) per worker")
     memory_gib_per_worker: float = Field(default=1.0, gt=0, description="Memory per worker, GiB")
@@ -56,6 +56,8 @@ class ClusterSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Exported for every worker")
     death_timeout_s: int = Field(default=60, ge=1, description="A worker without scheduler exits after this")
     start_timeout_s: float = Field(default=120.0, gt=0, description="Wait this long for the first worker")
+    image: str | None = Field(default=None, description="Worker container image (kubernetes only)")
+    namespace: str | None = Field(default=None, description="Kubernetes namespace (kubernetes only)")
 
     @field_validator("env")
     @classmethod
@@ -69,8 +71,10 @@ class ClusterSpec(BaseModel):
     def _check_kind(self) -> Self:
         if self.kind == "slurm" and not self.partition:
             raise ValueError("a slurm cluster needs a partition (the Slurm partition for the worker jobs)")
-        if self.kind == "local" and self.partition is not None:
-            raise ValueError(f"partition is only for slurm clusters, got partition={self.partition!r} for local")
+        if self.kind != "slurm" and self.partition is not None:
+            raise ValueError(f"partition is only for slurm clusters, got partition={self.partition!r} for {self.kind}")
+        if self.kind == "kubernetes" and not (self.image and self.namespace):
+            raise ValueError("a kubernetes cluster needs an image and a namespace")
         return self
 
 
@@ -175,6 +179,10 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
         from dask_jobqueue.slurm import SLURMCluster  # imported only where Slurm is used (1.4 s)
 
         cluster = SLURMCluster(**build_slurm_cluster_kwargs(spec))
+    elif spec.kind == "kubernetes":
+        from flows.kubernetes import open_kube_cluster  # needs a kubeconfig; imported only when used
+
+        cluster = open_kube_cluster(spec)
     else:
         cluster = LocalCluster(**build_local_cluster_kwargs(spec))  # type: ignore[no-untyped-call]
     try:
@@ -208,4 +216,6 @@ class ClusterRequest(BaseModel):
             walltime_minutes=self.walltime_minutes,
             partition=settings.slurm_partition if settings.cluster == "slurm" else None,
             log_directory=settings.log_directory or str(default_log_directory),
+            image=settings.kubernetes_image if settings.cluster == "kubernetes" else None,
+            namespace=settings.kubernetes_namespace if settings.cluster == "kubernetes" else None,
         )
