@@ -61,6 +61,9 @@ def build_launch_spec(session: w.ScheduledExecutionSession, now: datetime) -> La
         start=start,
         duration=duration,
         data=[d.model_dump(mode="json", by_alias=True, exclude_none=True) for d in session.data],
+        volumes=[v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in compute.volumes]
+        if compute
+        else [],
     )
 
 

@@ -18,7 +18,7 @@ from planner.adapters.base import PlatformAdapter
 from planner.auth import Authenticator, Caller
 from planner.engine.evaluate import Evaluation, evaluate
 from planner.engine.ledger import Holding, split_by_room
-from planner.engine.lifecycle import CLIENT_TRANSITIONS, HOLDING, allowed_updates, is_expired
+from planner.engine.lifecycle import ACTIVE, CLIENT_TRANSITIONS, HOLDING, allowed_updates, is_expired
 from planner.engine.model import PlatformSnapshot, Reason, ResourceRequest
 from planner.engine.request import SUPPORTED_EXECUTABLES, build_resource_request
 from planner.engine.scoring import ScoringWeights
@@ -153,6 +153,9 @@ class BrokerService:
         session, record = await self.repository.read_session(uuid)
         self.auth.check_read(caller or Caller(None), record.owner, f"session {uuid}")
         if await self._expire_if_due([session]):
+            session, record = await self.repository.read_session(uuid)
+        elif record.phase in ACTIVE and record.run_id and self.runner.launches(record.platform):
+            await self.runner.refresh(record)
             session, record = await self.repository.read_session(uuid)
         return self._present(session)
 

@@ -92,6 +92,7 @@ class LaunchSpec:
     start: datetime
     duration: timedelta
     data: list[dict[str, object]] = field(default_factory=list)
+    volumes: list[dict[str, object]] = field(default_factory=list)
 
 
 # Prefect flow-run state (type, name) → phase. SCHEDULED is WAITING (ACCEPTED until the worker sees it).
