@@ -8,6 +8,7 @@ from pathlib import Path
 from astropy.table import Table
 
 from science.extract.params import ExtractionParams
+from science.extract.pipeline import extract_pixels
 from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles
 from science.image import Image
 from science.io.fits import load_image
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class SourceExtractor:
-    """Compact-source extraction of a whole in-memory image (caesar compact search, no nesting or fit).
+    """Extraction of a whole in-memory image with the stages ``params`` switches on.
 
     Parameters
     ----------
@@ -28,21 +29,19 @@ class SourceExtractor:
 
     def __init__(self, params: ExtractionParams | None = None) -> None:
         self.params = params or ExtractionParams()
-        self._background = self.params.background_estimator()
-        self._islands = self.params.island_finder()
 
     def __repr__(self) -> str:
         return f"SourceExtractor({self.params!r})"
 
     def extract(self, image: Image) -> Table:
         """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn)."""
-        maps = self._background.estimate(image.data, image.beam_size_pixels)
-        table = self._islands.find(
+        table = extract_pixels(
             image.data,
-            maps,
             wcs=image.wcs,
-            beam_area_pixels=image.beam_area_pixels,
+            beam=image.beam,
+            pixscale_arcsec=image.pixscale_arcsec,
             frequency_hz=image.frequency_hz,
+            params=self.params,
         )
         logger.info("%s: %d islands", image.name, len(table))
         return table

@@ -7,6 +7,7 @@ Equivalent to caesar's flood fill (``BlobFinder::FloodFill``) with ``compactsear
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,13 +18,24 @@ from scipy import ndimage
 from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
 from science.extract.contour import trace_boundary
-from science.extract.sources import add_sky_columns, assign_names, empty_island_table
+from science.extract.sources import add_sky_columns, empty_island_table, scan_order
 
-__all__ = ["FOUR_CONNECTIVITY", "IslandFinder"]
+__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels"]
 
 logger = logging.getLogger(__name__)
 
 FOUR_CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
+
+
+@dataclass(frozen=True, eq=False)
+class IslandPixels:
+    """Pixels of one island in full-image coordinates; ``value`` is background-subtracted (Jy/beam)."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    rms: npt.NDArray[np.float64]
+    z: npt.NDArray[np.float64]
 
 
 def _label_max(labels: npt.NDArray[np.int32], values: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
@@ -110,11 +122,34 @@ class IslandFinder:
         Table
             One row per island, in caesar scan order, named ``S1…Sn`` (an empty table when none).
         """
+        table, _ = self.find_islands(
+            data,
+            maps,
+            wcs=wcs,
+            beam_area_pixels=beam_area_pixels,
+            frequency_hz=frequency_hz,
+            origin=origin,
+            full_shape=full_shape,
+        )
+        return table
+
+    def find_islands(
+        self,
+        data: npt.NDArray[np.float32],
+        maps: BackgroundMaps,
+        *,
+        wcs: WCS,
+        beam_area_pixels: float,
+        frequency_hz: float | None = None,
+        origin: tuple[int, int] = (0, 0),
+        full_shape: tuple[int, int] | None = None,
+    ) -> tuple[Table, list[IslandPixels]]:
+        """As :meth:`find`, plus the pixels of every island in table row order (for nesting and fitting)."""
         z = maps.significance(data)
         labels, keep = self.label(z)
         table = empty_island_table(len(keep))
         if len(keep) == 0:
-            return table
+            return table, []
         y0, x0 = origin
         full = full_shape or data.shape
         inside = np.flatnonzero(labels)
@@ -146,7 +181,11 @@ class IslandFinder:
         table["isGoodSource"] = 1
         add_sky_columns(table, wcs, beam_area_pixels=beam_area_pixels, frequency_hz=frequency_hz)
         logger.debug("%d islands in %s at origin %s", len(table), data.shape, origin)
-        return assign_names(table)
+        pixels = _island_pixels(inside, flat, keep, data, maps, z, origin)
+        order = scan_order(table)
+        table = table[order]
+        table["name"] = [f"S{k + 1}" for k in range(len(table))]
+        return table, [pixels[i] for i in order]
 
     @staticmethod
     def _shape_columns(
@@ -171,3 +210,30 @@ class IslandFinder:
             table["scan_x"][row], table["scan_y"][row] = first_col + sx.start + x0, first_row + sy.start + y0
             table["edge"][row] = xmin == 0 or ymin == 0 or xmax == full[1] - 1 or ymax == full[0] - 1
             table["contour"][row] = trace_boundary(sub) + np.array([sx.start + x0, sy.start + y0], np.int32)
+
+
+def _island_pixels(
+    inside: npt.NDArray[np.intp],
+    flat: npt.NDArray[np.int32],
+    keep: npt.NDArray[np.int64],
+    data: npt.NDArray[np.float32],
+    maps: BackgroundMaps,
+    z: npt.NDArray[np.float32],
+    origin: tuple[int, int],
+) -> list[IslandPixels]:
+    """Pixels of each kept label, in ``keep`` order, grouped with one sort."""
+    order = np.argsort(flat, kind="stable")
+    sorted_labels = flat[order]
+    starts = np.searchsorted(sorted_labels, keep, side="left")
+    stops = np.searchsorted(sorted_labels, keep, side="right")
+    width = data.shape[1]
+    idx_all = inside[order]
+    yy, xx = np.divmod(idx_all, width)
+    value = np.nan_to_num((data.ravel()[idx_all] - maps.level.ravel()[idx_all]).astype(np.float64))
+    rms = maps.rms.ravel()[idx_all].astype(np.float64)
+    zz = z.ravel()[idx_all].astype(np.float64)
+    xf, yf = (xx + origin[1]).astype(np.float64), (yy + origin[0]).astype(np.float64)
+    return [
+        IslandPixels(x=xf[a:b], y=yf[a:b], value=value[a:b], rms=rms[a:b], z=zz[a:b])
+        for a, b in zip(starts, stops, strict=True)
+    ]

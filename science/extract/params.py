@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from science.errors import ParameterError
 from science.extract.background import BackgroundEstimator
+from science.extract.fitting import GaussianFitter
 from science.extract.islands import IslandFinder
 from science.image import Beam
 
@@ -49,6 +50,37 @@ class ExtractionParams(BaseModel):
         description="Tile overlap in beams; None uses the minimum that makes tiled and untiled results equal.",
     )
 
+    fitsources: bool = Field(False, description="Fit islands with 2-D Gaussian components (caesar fitsources).")
+    fit_maxcomponents: int = Field(3, ge=1, le=10, description="Most components per island (fit-maxcomponents).")
+    fit_maxnbeams: float = Field(20.0, gt=0, description="Largest island fitted, in beams (fit-maxnbeams).")
+    fit_ampllimit: float = Field(0.3, gt=0, description="Relative amplitude bound (fit-ampllimit).")
+    fit_sigmalimit: float = Field(0.3, gt=0, lt=1, description="Relative sigma bound (fit-sigmalimit).")
+    fit_poslimit: float = Field(3.0, gt=0, description="Centre bound in pixels (fit-poslimit).")
+    fit_thetalimit: float = Field(90.0, gt=0, le=180, description="Angle bound in degrees (fit-thetalimit).")
+    fit_chi2cut: float = Field(5.0, gt=0, description="Reduced chi2 below which a fit is HQ (fit-chi2cut).")
+    fit_nretries: int = Field(10, ge=0, description="Retries with widened bounds (fit-nretries).")
+    fit_noretry: bool = Field(False, description="Never retry a fit (fit-noretry).")
+    fit_peakzthrmin: float = Field(
+        1.0, ge=0, description="Minimum significance of a deblending peak (fit-peakzthrmin)."
+    )
+    fit_peakmaxkern: int = Field(
+        7, ge=1, description="Neighbourhood a deblending peak must dominate, px (fit-peakmaxkern)."
+    )
+    fit_fixunresolved: bool = Field(
+        True,
+        description="Refit components whose size is consistent with the beam as point sources (not in caesar).",
+    )
+    rejectartefacts: bool = Field(
+        False,
+        description="Mark faint detections next to much brighter sources as FAKE (sidelobe artefacts; not in caesar).",
+    )
+    artefact_radiusbeams: float = Field(
+        10.0, gt=0, description="Distance from a bright source, in beams, within which faint detections are artefacts."
+    )
+    artefact_peakratio: float = Field(
+        0.06, gt=0, lt=1, description="A detection is an artefact if its peak is below this fraction of a neighbour's."
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ExtractionParams:
         if self.mergethr > self.seedthr:
@@ -69,7 +101,7 @@ class ExtractionParams(BaseModel):
             Naming every unknown or invalid key and what is allowed.
         """
         try:
-            return cls.model_validate(dict(values))
+            return cls.model_validate(cls.normalise_options(values))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
@@ -77,6 +109,18 @@ class ExtractionParams(BaseModel):
             raise ParameterError(
                 f"invalid extraction parameters: {problems}", allowed=sorted(cls.model_fields)
             ) from exc
+
+    @classmethod
+    def normalise_options(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """caesar-rest option names → field names: ``--fit-maxnbeams`` → ``fit_maxnbeams``; ``no-X: true`` → ``X: false``."""
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            name = str(key).lstrip("-").replace("-", "_")
+            if name.startswith("no_") and name[3:] in cls.model_fields and name not in cls.model_fields:
+                out[name[3:]] = not _truthy(value)
+            else:
+                out[name] = True if value is None else value
+        return out
 
     def user_beam(self) -> Beam | None:
         """The user beam, or None when ``bmaj``/``bmin`` are not set."""
@@ -88,6 +132,29 @@ class ExtractionParams(BaseModel):
         """The configured :class:`BackgroundEstimator`."""
         return BackgroundEstimator(box_beams=self.bkgbox, grid=self.bkggrid, second_pass=self.bkg2ndpass)
 
+    def gaussian_fitter(self) -> GaussianFitter:
+        """The configured :class:`GaussianFitter`."""
+        return GaussianFitter(
+            max_components=self.fit_maxcomponents,
+            max_nbeams=self.fit_maxnbeams,
+            ampl_limit=self.fit_ampllimit,
+            sigma_limit=self.fit_sigmalimit,
+            pos_limit=self.fit_poslimit,
+            theta_limit=self.fit_thetalimit,
+            chi2_cut=self.fit_chi2cut,
+            nretries=0 if self.fit_noretry else self.fit_nretries,
+            peak_zthr=self.fit_peakzthrmin,
+            peak_kernel=self.fit_peakmaxkern,
+            fix_unresolved=self.fit_fixunresolved,
+        )
+
     def island_finder(self) -> IslandFinder:
         """The configured :class:`IslandFinder`."""
         return IslandFinder(seed_thr=self.seedthr, merge_thr=self.mergethr, min_pixels=self.npixmin)
+
+
+def _truthy(value: Any) -> bool:
+    """A flag value: true for ``True``, ``None`` (a bare ``--flag``) and the strings true/1/yes/on."""
+    if value is None or isinstance(value, bool):
+        return value is None or value
+    return str(value).strip().lower() in {"true", "1", "yes", "on"}

@@ -20,6 +20,7 @@ __all__ = [
     "assign_names",
     "empty_island_table",
     "iau_name",
+    "scan_order",
     "stack_islands",
 ]
 
@@ -63,7 +64,9 @@ CAESAR_COLUMNS: tuple[tuple[str, str], ...] = (
 #: Extra columns kept in our table but not written to caesar's .dat file.
 #: ``flux_jy`` = Stot / beamArea (integrated flux estimate, Jy); ``zmax`` = peak significance;
 #: ``edge`` = touches the image border; ``scan_x``/``scan_y`` = first pixel met scanning x outer, y inner;
-#: ``contour`` = (n, 2) int32 ordered outer-boundary pixels (x, y).
+#: ``contour`` = (n, 2) int32 ordered outer-boundary pixels (x, y); ``components`` = list of fitted-component
+#: dicts (:mod:`science.extract.components`, empty without fit); ``nested`` = list of nested-source dicts with
+#: the island columns (caesar ``S<k>_N<l>`` rows, written right after their mother).
 EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("flux_jy", "f8"),
     ("zmax", "f8"),
@@ -71,6 +74,8 @@ EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (
     ("scan_x", "i8"),
     ("scan_y", "i8"),
     ("contour", "O"),
+    ("components", "O"),
+    ("nested", "O"),
 )
 
 ISLAND_COLUMNS: tuple[tuple[str, str], ...] = CAESAR_COLUMNS + EXTRA_COLUMNS
@@ -83,8 +88,13 @@ def empty_island_table(n: int = 0) -> Table:
     """Island table with every column (see :data:`ISLAND_COLUMNS`) and ``n`` zero rows."""
     cols = {}
     for name, dtype in ISLAND_COLUMNS:
-        if dtype == "O":
+        if name == "contour":
             cols[name] = np.array([np.empty((0, 2), np.int32) for _ in range(n)] + [None], dtype=object)[:n]
+        elif dtype == "O":
+            empty = np.empty(n, dtype=object)
+            for i in range(n):
+                empty[i] = []
+            cols[name] = empty
         else:
             cols[name] = np.zeros(n, dtype=dtype)
     return Table(cols)
@@ -134,12 +144,17 @@ def add_sky_columns(table: Table, wcs: WCS, *, beam_area_pixels: float, frequenc
     table["flux_jy"] = np.asarray(table["Stot(Jy/beam)"], float) / beam_area_pixels
 
 
+def scan_order(table: Table) -> npt.NDArray[np.intp]:
+    """Row order of caesar's scan (first island pixel met scanning x outer, y inner)."""
+    order: npt.NDArray[np.intp] = np.lexsort((np.asarray(table["scan_y"]), np.asarray(table["scan_x"])))
+    return order
+
+
 def assign_names(table: Table) -> Table:
     """Sort in caesar scan order (first island pixel met scanning x outer, y inner) and name ``S1…Sn``."""
     if len(table) == 0:
         return table
-    order = np.lexsort((np.asarray(table["scan_y"]), np.asarray(table["scan_x"])))
-    out = table[order]
+    out = table[scan_order(table)]
     out["name"] = [f"S{k + 1}" for k in range(len(out))]
     return out
 

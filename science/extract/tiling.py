@@ -22,6 +22,7 @@ from astropy.table import Table
 
 from science.errors import ParameterError
 from science.extract.params import ExtractionParams
+from science.extract.pipeline import extract_pixels
 from science.extract.sources import assign_names, stack_islands
 from science.image import Beam
 from science.io.fits import load_image_info, load_section
@@ -172,18 +173,14 @@ def extract_tile(image_path: str, tile: Tile, params: ExtractionParams, *, beam:
         If the file is invalid.
     """
     info, data = load_section(image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam())
-    pixscale = info.pixscale_arcsec
-    origin = (tile.y0, tile.x0)
-    maps = params.background_estimator().estimate(
-        data, info.beam.size_pixels(pixscale), origin=origin, full_shape=info.shape
-    )
-    table = params.island_finder().find(
+    table = extract_pixels(
         data,
-        maps,
         wcs=info.wcs,
-        beam_area_pixels=info.beam.area_pixels(pixscale),
+        beam=info.beam,
+        pixscale_arcsec=info.pixscale_arcsec,
         frequency_hz=info.frequency_hz,
-        origin=origin,
+        params=params,
+        origin=(tile.y0, tile.x0),
         full_shape=info.shape,
     )
     x, y = np.asarray(table["x"]), np.asarray(table["y"])

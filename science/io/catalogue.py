@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ import numpy as np
 from astropy.table import Table
 
 from science.errors import InvalidCatalogueError
+from science.extract.components import FIT_QUALITY_LABELS
 from science.extract.sources import CAESAR_COLUMNS, MORPH_LABELS, SOURCENESS_LABELS, empty_island_table
+from science.io.components import write_component_catalogue, write_component_json, write_component_regions
 
 __all__ = [
     "CATALOGUE_HEADER",
@@ -101,13 +103,24 @@ _REGION_HEADER = (
 
 
 def catalogue_paths(out_dir: str | Path, base: str) -> dict[str, Path]:
-    """caesar file names for an image base name: keys ``catalogue``, ``json``, ``regions``."""
+    """caesar file names for an image base name: keys ``catalogue``, ``json``, ``regions`` and the ``*_fitcomp`` ones."""
     out = Path(out_dir)
     return {
         "catalogue": out / f"catalog-{base}.dat",
         "json": out / f"catalog-{base}.json",
         "regions": out / f"ds9-{base}.reg",
+        "fitcomp_catalogue": out / f"catalog_fitcomp-{base}.dat",
+        "fitcomp_json": out / f"catalog_fitcomp-{base}.json",
+        "fitcomp_regions": out / f"ds9_fitcomp-{base}.reg",
     }
+
+
+def island_rows(table: Table) -> Iterator[Mapping[str, Any]]:
+    """Rows in caesar file order: each island, then its nested sources named ``S<k>_N<l>``."""
+    for row in table:
+        yield row
+        for k, nested in enumerate(row["nested"], start=1):
+            yield {**nested, "name": f"{row['name']}_N{k}"}
 
 
 def _fmt(value: Any, dtype: str, precision: int) -> str:
@@ -138,7 +151,7 @@ def write_island_catalogue(table: Table, path: str | Path) -> Path:
     Path
     """
     out = Path(path)
-    lines = [*CATALOGUE_HEADER, *(format_row(row) for row in table)]
+    lines = [*CATALOGUE_HEADER, *(format_row(row) for row in island_rows(table))]
     out.write_text("\n".join(lines) + "\n", encoding="ascii")
     return out
 
@@ -192,7 +205,9 @@ def _region_line(row: Mapping[str, Any]) -> str:
 def write_regions(table: Table, path: str | Path) -> Path:
     """Write the DS9 island region file (image coordinates, polygon = contour pixels + 1)."""
     out = Path(path)
-    out.write_text("\n".join([*_REGION_HEADER, *(_region_line(row) for row in table)]) + "\n", encoding="ascii")
+    out.write_text(
+        "\n".join([*_REGION_HEADER, *(_region_line(row) for row in island_rows(table))]) + "\n", encoding="ascii"
+    )
     return out
 
 
@@ -213,13 +228,43 @@ def _island_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "border": int(bool(row["edge"])), "class_label": "UNKNOWN", "class_score": -1, "tags": [],
         "beam_area_ratio_par": npix / area, "min_size": -999, "max_size": -999,
         "vertices": [[int(x), int(y)] for x, y in (row["contour"] if row["contour"] is not None else [])],
-        "crossmatch_info": [],
+        "crossmatch_info": [], "fit_info": _fit_info(row.get("components", []) if isinstance(row, dict) else row["components"]),
     }  # fmt: skip
     return {
         "name": island["name"], "iau_name": island["iau_name"], "class_label": "UNKNOWN", "class_score": -1,
         "nislands": 1, "x0": island["x"], "y0": island["y"], "ra": island["ra"], "dec": island["dec"],
         "morph_label": morph, "sourceness_label": sourceness, "sourceness_score": -1, "tags": [],
         "nest_level": int(row["sourceNestedLevel"]), "islands": [island],
+    }  # fmt: skip
+
+
+def _fit_info(components: list[dict[str, Any]]) -> dict[str, Any]:
+    if not components:
+        return {}
+    first = components[0]
+    return {
+        "ncomponents": len(components), "model": "gaus", "ndata": int(first["ndata"]), "npars": int(first["npars"]),
+        "npars_free": int(first["npars"]), "chi2": float(first["chi2"]), "ndf": int(first["ndf"]),
+        "fit_quality": FIT_QUALITY_LABELS.get(int(first["fitQuality"]), "UNKNOWN"),
+        "flux": float(first["S_island(Jy)"]), "flux_err": float(first["S_island_err(Jy)"]),
+        "components": [
+            {
+                "iau_name": c["iauName"], "x": c["x"], "y": c["y"], "x_err": c["x_err"], "y_err": c["y_err"],
+                "ra": c["x_wcs(deg)"], "dec": c["y_wcs(deg)"], "ra_err": c["x_wcs_err(deg)"],
+                "dec_err": c["y_wcs_err(deg)"], "Speak": c["Speak(Jy/beam)"], "Speak_err": c["Speak_err(Jy/beam)"],
+                "S": c["S(Jy)"], "S_err": c["S_err(Jy)"], "sx": c["sx"], "sy": c["sy"], "theta": c["theta"],
+                "sx_err": c["sx_err"], "sy_err": c["sy_err"], "theta_err": c["theta_err"], "bmaj": c["bmaj"],
+                "bmin": c["bmin"], "pa": c["pa"], "bmaj_err": c["bmaj_err"], "bmin_err": c["bmin_err"],
+                "pa_err": c["pa_err"], "bmaj_deconv": c["bmaj_deconv_wcs(arcsec)"],
+                "bmin_deconv": c["bmin_deconv_wcs(arcsec)"], "pa_deconv": c["pa_deconv_wcs(deg)"],
+                "morph_label": MORPH_LABELS.get(int(c["morphId"]), "UNKNOWN-MORPH"),
+                "sourceness_label": SOURCENESS_LABELS.get(int(c["sourcenessId"]), "CANDIDATE"),
+                "sourceness_score": -1, "eccentricity_ratio": c["fitBeamEllipseEccentricityRatio"],
+                "area_ratio": c["fitBeamEllipseAreaRatio"], "rot_angle_vs_beam": c["fitBeamEllipseRotAngle"],
+                "spectral_info": {}, "crossmatch_info": [],
+            }
+            for c in components
+        ],
     }  # fmt: skip
 
 
@@ -237,7 +282,7 @@ def write_island_json(
             "authors": [],
             "software": [{"name": "cirasa-science", "version": "0.1.0", "authors": []}],
         },
-        "sources": [_island_json(row) for row in table],
+        "sources": [_island_json(row) for row in island_rows(table)],
     }
     out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return out
@@ -254,4 +299,10 @@ def write_catalogue_products(
         return written
     written["catalogue"] = write_island_catalogue(table, paths["catalogue"])
     written["json"] = write_island_json(table, paths["json"], inputdata=inputdata)
+    if any(len(c) for c in table["components"]) or any(
+        len(n.get("components", [])) for nested in table["nested"] for n in nested
+    ):
+        written["fitcomp_catalogue"] = write_component_catalogue(table, paths["fitcomp_catalogue"])
+        written["fitcomp_json"] = write_component_json(table, paths["fitcomp_json"])
+        written["fitcomp_regions"] = write_component_regions(table, paths["fitcomp_regions"])
     return written

@@ -1,0 +1,72 @@
+"""The extraction stages on one array (a whole image or a tile): background → islands → nested → fit → flags."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from science.extract.artefacts import flag_artefacts
+from science.extract.params import ExtractionParams
+from science.image import Beam
+
+__all__ = ["extract_pixels"]
+
+logger = logging.getLogger(__name__)
+
+
+def extract_pixels(
+    data: npt.NDArray[np.float32],
+    *,
+    wcs: WCS,
+    beam: Beam,
+    pixscale_arcsec: float,
+    frequency_hz: float | None,
+    params: ExtractionParams,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> Table:
+    """Island table of ``data`` with every stage ``params`` switches on.
+
+    Parameters
+    ----------
+    data
+        float32 pixels (NaN blank), the whole image or a tile read at ``origin``.
+    wcs, beam, pixscale_arcsec, frequency_hz
+        Of the full image.
+    params
+        Extraction parameters.
+    origin, full_shape
+        Tile placement in the full image (see :meth:`BackgroundEstimator.estimate`).
+
+    Returns
+    -------
+    Table
+        Islands in caesar scan order named ``S1…Sn``; ``components`` filled when ``params.fitsources``.
+    """
+    beam_px = beam.size_pixels(pixscale_arcsec)
+    beam_area = beam.area_pixels(pixscale_arcsec)
+    maps = params.background_estimator().estimate(data, beam_px, origin=origin, full_shape=full_shape)
+    table, pixels = params.island_finder().find_islands(
+        data, maps, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz, origin=origin, full_shape=full_shape
+    )
+    if params.fitsources and len(table):
+        params.gaussian_fitter().fit_table(
+            table,
+            dict(enumerate(pixels)),
+            beam=beam,
+            pixscale_arcsec=pixscale_arcsec,
+            wcs=wcs,
+            frequency_hz=frequency_hz,
+        )
+    if params.rejectartefacts:
+        flag_artefacts(
+            table,
+            beam_fwhm_pixels=beam_px,
+            radius_beams=params.artefact_radiusbeams,
+            peak_ratio=params.artefact_peakratio,
+        )
+    return table

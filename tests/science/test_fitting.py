@@ -1,0 +1,131 @@
+"""2-D Gaussian fitting and deblending: exact answers on noiseless islands, flux on simulations, quality flags."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from science.errors import ParameterError
+from science.extract.extractor import ExtractionParams, SourceExtractor
+from science.extract.fitting import GaussianFitter
+from science.extract.gaussian import fit_batch, fit_one, gaussian_jacobian, gaussian_model
+from science.extract.islands import IslandPixels
+from science.match import match_to_truth
+from science.simulate import simulate_image
+
+BEAM_SIGMA = (4.0 / 2.3548, 4.0 / 2.3548, math.pi / 2)
+
+
+def _island(params: np.ndarray, size: int = 25, cut: float = 0.05) -> IslandPixels:
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    value = gaussian_model(params, xx.ravel(), yy.ravel())
+    keep = value >= cut * value.max()
+    ones = np.ones(int(keep.sum()))
+    return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], ones * 0.01, value[keep] / 0.01)
+
+
+def test_jacobian_matches_finite_differences() -> None:
+    p = np.array([2.0, 5.0, 6.0, 1.5, 2.5, 0.7, 1.0, 3.0, 4.0, 2.0, 1.0, -0.3])
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 10, 50), rng.uniform(0, 10, 50)
+    numeric = np.stack(
+        [(gaussian_model(p + h, x, y) - gaussian_model(p - h, x, y)) / 2e-6 for h in np.eye(12) * 1e-6], axis=-1
+    )
+    np.testing.assert_allclose(gaussian_jacobian(p, x, y), numeric, atol=1e-7)
+
+
+def test_batch_and_least_squares_recover_a_noiseless_gaussian() -> None:
+    truth = np.array([1.0, 12.3, 11.7, 2.2, 1.6, 0.4])
+    isl = _island(truth)
+    p0 = truth * np.array([0.9, 1, 1, 1.1, 0.9, 1]) + np.array([0, 0.4, -0.3, 0, 0, 0.2])
+    lo, hi = p0 - np.array([0.3, 3, 3, 0.6, 0.5, 1.5]), p0 + np.array([0.3, 3, 3, 0.6, 0.5, 1.5])
+    batch = fit_batch(
+        p0[None],
+        lo[None],
+        hi[None],
+        isl.x[None],
+        isl.y[None],
+        isl.value[None],
+        np.ones((1, len(isl.x))),
+        np.array([0.01]),
+    )
+    one = fit_one(p0, lo, hi, isl.x, isl.y, isl.value, 0.01)
+    for out in (batch, one):
+        np.testing.assert_allclose(out.params[0], truth, atol=1e-4)
+        assert out.converged[0] and not out.at_bound[0] and out.cov_ok[0]
+
+
+def test_two_blended_peaks_are_deblended_into_two_components() -> None:
+    truth = np.array([1.0, 10.0, 12.0, *BEAM_SIGMA, 0.5, 17.0, 12.5, *BEAM_SIGMA])
+    isl = _island(truth, size=30)
+    fitter = GaussianFitter()
+    assert len(fitter.peaks(isl)) == 2
+    ((outcome, _),) = fitter.fit_islands([isl], BEAM_SIGMA)
+    comps = outcome.params[0].reshape(2, 6)
+    comps = comps[np.argsort(-comps[:, 0])]
+    np.testing.assert_allclose(comps[:, :3], [[1.0, 10.0, 12.0], [0.5, 17.0, 12.5]], atol=2e-3)
+    assert fitter.quality(outcome, len(isl.x)) == 3
+
+
+def test_max_components_caps_the_deblending() -> None:
+    truth = np.concatenate([[1.0 - 0.1 * k, 6.0 + 8 * k, 10.0, *BEAM_SIGMA] for k in range(4)])
+    isl = _island(truth, size=40, cut=0.02)
+    assert len(GaussianFitter(max_components=3).peaks(isl)) == 3
+    assert len(GaussianFitter(max_components=1).peaks(isl)) == 1
+
+
+def test_fit_quality_flags() -> None:
+    truth = np.array([1.0, 12.0, 12.0, *BEAM_SIGMA])
+    isl = _island(truth)
+    fitter = GaussianFitter()
+    ((good, _),) = fitter.fit_islands([isl], BEAM_SIGMA)
+    assert fitter.quality(good, len(isl.x)) == 3
+    noisy = IslandPixels(isl.x, isl.y, isl.value + 0.2 * np.sin(isl.x * 3), isl.rms, isl.z)
+    ((bad_chi2, _),) = fitter.fit_islands([noisy], BEAM_SIGMA)
+    assert fitter.quality(bad_chi2, len(isl.x)) in (1, 2)
+
+
+def test_resolved_source_keeps_its_size_and_flux() -> None:
+    truth = np.array([0.5, 15.0, 15.0, 3.0, 2.0, 0.3])
+    isl = _island(truth, size=30, cut=0.03)
+    ((outcome, _),) = GaussianFitter().fit_islands([isl], BEAM_SIGMA)
+    np.testing.assert_allclose(outcome.params[0][3:5], [3.0, 2.0], rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"max_components": 0}, "max_components ≥ 1"), ({"ampl_limit": 0}, "must be positive")],
+)
+def test_invalid_fitter_parameters(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        GaussianFitter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_integrated_flux_ratio_is_one_within_two_percent_on_a_simulation() -> None:
+    image, truth = simulate_image(shape=(1024, 1024), n_sources=400, seed=3, min_separation_beams=3.0)
+    table = SourceExtractor(ExtractionParams(fitsources=True)).extract(image)
+    comps = [c for row in table for c in row["components"]]
+    assert all(row["nComponents"] == len(row["components"]) for row in table)
+    det = {"x": np.array([c["x"] for c in comps]), "y": np.array([c["y"] for c in comps])}
+    from astropy.table import Table
+
+    result = match_to_truth(Table(det), truth, radius_pix=2.0, snr_min=10.0)
+    bright = truth["snr"][result.truth_index] > 10
+    flux = np.array([comps[i]["S(Jy)"] for i in result.detected_index])[bright]
+    ratio = flux / truth["flux_jy"][result.truth_index][bright]
+    assert bright.sum() > 100
+    assert abs(float(np.median(ratio)) - 1.0) < 0.02
+    assert abs(float(np.mean(ratio)) - 1.0) < 0.02
+    # island S(Jy) is the sum of its components
+    for row in table:
+        if row["nComponents"]:
+            assert row["S(Jy)"] == pytest.approx(sum(c["S(Jy)"] for c in row["components"]))
+
+
+def test_caesar_option_names_are_accepted() -> None:
+    params = ExtractionParams.parse({"fitsources": True, "fit-maxcomponents": 2, "--fit-noretry": None})
+    assert params.fitsources and params.fit_maxcomponents == 2 and params.fit_noretry
+    assert params.gaussian_fitter().nretries == 0
+    assert not ExtractionParams.parse({"no-fit-fixunresolved": True}).fit_fixunresolved
