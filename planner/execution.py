@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from planner.adapters.base import LaunchingAdapter, PlatformAdapter
@@ -39,8 +40,9 @@ def message_dict(reason: Reason, now: datetime) -> dict[str, Any]:
     return message_item(reason, now).model_dump(mode="json")
 
 
-def build_launch_spec(session: w.ScheduledExecutionSession, now: datetime) -> LaunchSpec:
-    """What the platform needs from an accepted offer."""
+def build_launch_spec(session: w.ScheduledExecutionSession, now: datetime, output_root: Path) -> LaunchSpec:
+    """What the platform needs from an accepted offer; a caesar job without an output directory
+    gets ``<output_root>/<session uuid>``."""
     placement = session.placement
     compute = session.compute
     start, duration = now, timedelta(minutes=10)
@@ -49,13 +51,19 @@ def build_launch_spec(session: w.ScheduledExecutionSession, now: datetime) -> La
         start = parse_interval(available.start)[0]
     if available and available.duration:
         duration = parse_duration(available.duration)
+    session_id = session.meta.uuid if session.meta and session.meta.uuid else ""
+    executable = (
+        session.executable.model_dump(mode="json", by_alias=True, exclude_none=True) if session.executable else {}
+    )
+    if isinstance(session.executable, w.CaesarJobExecutable) and not (
+        session.executable.output_dir or session.executable.options.get("output_dir")
+    ):
+        executable["output_dir"] = str(output_root / session_id)
     return LaunchSpec(
-        session_id=session.meta.uuid if session.meta and session.meta.uuid else "",
+        session_id=session_id,
         platform=placement.platform if placement else "",
         work_pool=placement.work_pool if placement else "",
-        executable=session.executable.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if session.executable
-        else {},
+        executable=executable,
         cores=compute.cores.min if compute and compute.cores and compute.cores.min else 1,
         memory_gib=compute.memory.min if compute and compute.memory and compute.memory.min else 1,
         start=start,
@@ -71,8 +79,13 @@ class SessionRunner:
     """Starts, polls and cancels the runs of sessions on launching platforms."""
 
     def __init__(
-        self, adapters: Sequence[PlatformAdapter], repository: SqlRepository, clock: Callable[[], datetime]
+        self,
+        adapters: Sequence[PlatformAdapter],
+        repository: SqlRepository,
+        clock: Callable[[], datetime],
+        output_root: Path = Path("var/outputs"),
     ) -> None:
+        self.output_root = output_root
         self.launchers = {a.name: launcher for a in adapters if (launcher := launcher_of(a)) is not None}
         self.repository = repository
         self.clock = clock
@@ -84,11 +97,12 @@ class SessionRunner:
     async def start(self, session: w.ScheduledExecutionSession, record: SessionRecord) -> None:
         """Create the run of a just-accepted session; a refused or failed start ends it FAILED."""
         launcher = self.launchers.get(record.platform or "")
-        if launcher is None:
-            return
         now = self.clock()
+        spec = build_launch_spec(session, now, self.output_root)
+        if launcher is None or not launcher.accepts(spec):
+            return
         try:
-            run_id = await launcher.start(build_launch_spec(session, now))
+            run_id = await launcher.start(spec)
         except (PlannerError, OSError, ValueError) as exc:
             detail = exc.detail if isinstance(exc, PlannerError) else f"{type(exc).__name__}: {exc}"
             logger.warning("session %s: start on %s failed: %s", record.uuid, record.platform, detail)

@@ -13,6 +13,7 @@ import logging
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from planner.adapters.base import PlatformAdapter
 from planner.auth import Authenticator, Caller
@@ -51,6 +52,7 @@ class BrokerService:
         authenticator: Authenticator | None = None,
         compat_calycopis: bool = False,
         supported: frozenset[str] = SUPPORTED_EXECUTABLES,
+        output_root: Path = Path("var/outputs"),
     ) -> None:
         self.adapters = list(adapters)
         self.repository = repository
@@ -61,7 +63,7 @@ class BrokerService:
         self.auth = authenticator or Authenticator({})
         self.compat_calycopis = compat_calycopis
         self.supported = supported
-        self.runner = SessionRunner(self.adapters, repository, clock)
+        self.runner = SessionRunner(self.adapters, repository, clock, output_root)
         self._offer_lock = asyncio.Lock()
 
     async def _snapshot(self, adapter: PlatformAdapter, request: ResourceRequest) -> PlatformSnapshot | str:

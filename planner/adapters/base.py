@@ -34,6 +34,10 @@ class LaunchingAdapter(PlatformAdapter, Protocol):
     :class:`planner.errors.PlatformRejectedError`.
     """
 
+    def accepts(self, spec: LaunchSpec) -> bool:
+        """Whether this platform runs ``spec`` itself (else the session stays ACCEPTED for the client)."""
+        ...
+
     async def start(self, spec: LaunchSpec) -> str:
         """Create the run of an accepted session; return its id."""
         ...

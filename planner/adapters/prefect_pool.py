@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 
+from planner.engine.lifecycle import LaunchSpec, RunStatus, phase_from_prefect
 from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest, StartBand
-from planner.errors import PlatformUnavailableError
+from planner.errors import NotFoundError, PlatformRejectedError, PlatformUnavailableError
+from planner.wire import kinds
 
 ACTIVE_STATES = ["PENDING", "RUNNING", "CANCELLING"]
 DEFAULT_RUN_DURATION = timedelta(seconds=30)
@@ -105,8 +107,86 @@ def build_snapshot(
     )
 
 
-class PrefectPoolAdapter:
-    """Reads one work pool. ``api_url`` defaults to ``PREFECT_API_URL``."""
+# Caesar options that the extract-image flow takes as ExtractionParams fields of the same name.
+FLOW_PARAMS = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid"})
+
+
+def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
+    """Parameters of the extract-image flow for a caesar job: image, output_dir, extraction params."""
+    executable = spec.executable
+    inputs = executable.get("inputs") or []
+    options = executable.get("options") or {}
+    if not isinstance(inputs, list) or not inputs or not isinstance(options, dict):
+        raise PlatformRejectedError(f"session {spec.session_id}: a caesar job needs inputs (image paths)")
+    output_dir = executable.get("output_dir") or options.get("output_dir")
+    parameters: dict[str, Any] = {"image": str(inputs[0]), "output_dir": str(output_dir)}
+    params = {k: v for k, v in options.items() if k in FLOW_PARAMS}
+    if params:
+        parameters["params"] = params
+    return parameters
+
+
+class _Launching:
+    """Launch methods of :class:`PrefectPoolAdapter` (kept apart only to keep its read side short)."""
+
+    api_url: str
+    timeout_s: float
+    work_pool: str
+    launch_runs: bool
+
+    def accepts(self, spec: LaunchSpec) -> bool:
+        """Only caesar jobs, and only when this broker creates the flow runs (``launch_runs``)."""
+        return self.launch_runs and spec.executable.get("kind") == kinds.CAESAR_JOB
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            async with httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s) as client:
+                response = await client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise PlatformUnavailableError(
+                f"Prefect API at {self.api_url} unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        if response.status_code == 404:
+            raise NotFoundError(f"Prefect API {method} {path}: not found")
+        if response.status_code >= 400:
+            raise PlatformRejectedError(
+                f"Prefect API {method} {path} answered {response.status_code}: {response.text[:300]}"
+            )
+        return response.json() if response.content else None
+
+    async def start(self, spec: LaunchSpec) -> str:
+        flow = str(spec.executable.get("flow") or "extract-image")
+        try:
+            deployment = await self._call("GET", f"/deployments/name/{flow}/{self.work_pool}")
+        except NotFoundError as exc:
+            raise PlatformRejectedError(f"no deployment {flow}/{self.work_pool} on work pool {self.work_pool}") from exc
+        body = {
+            "parameters": build_flow_parameters(spec),
+            "idempotency_key": spec.session_id,
+            "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": spec.start.isoformat()}},
+            "tags": ["cirasa-broker", f"session:{spec.session_id}"],
+        }
+        run = await self._call("POST", f"/deployments/{deployment['id']}/create_flow_run", body)
+        return str(run["id"])
+
+    async def poll(self, run_id: str) -> RunStatus:
+        run = await self._call("GET", f"/flow_runs/{run_id}")
+        state = run.get("state") or {}
+        status = phase_from_prefect(str(state.get("type", "SCHEDULED")), state.get("name"))
+        if state.get("message"):
+            return RunStatus(status.phase, status.state, f"{status.detail}: {state['message']}", status.level)
+        return status
+
+    async def cancel(self, run_id: str) -> None:
+        await self._call("POST", f"/flow_runs/{run_id}/set_state", {"state": {"type": "CANCELLING"}, "force": True})
+
+
+class PrefectPoolAdapter(_Launching):
+    """Reads one work pool. ``api_url`` defaults to ``PREFECT_API_URL``.
+
+    With ``launch_runs`` it also creates the flow run of an accepted caesar job (deployment
+    ``<flow>/<work_pool>``), reports its state and cancels it; otherwise the client runs the work.
+    """
 
     def __init__(
         self,
@@ -117,6 +197,7 @@ class PrefectPoolAdapter:
         cores: int | None = None,
         memory_gib: float | None = None,
         timeout_s: float = 5.0,
+        launch_runs: bool = False,
     ) -> None:
         url = api_url or os.environ.get("PREFECT_API_URL")
         if not url:
@@ -127,6 +208,7 @@ class PrefectPoolAdapter:
         self.cores = cores or os.cpu_count() or 1
         self.memory_gib = memory_gib or round(machine_memory_gib(), 1)
         self.timeout_s = timeout_s
+        self.launch_runs = launch_runs
 
     async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
         now = datetime.now(UTC)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -69,6 +71,7 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
     authenticator = build_authenticator(settings)
     check_exposure(settings.host, authenticator)
     chosen = list(adapters) if adapters is not None else build_adapters(settings)
+    output_root = Path(os.environ.get("CIRASA_HOME", "var")).resolve() / "outputs"
     weights = ScoringWeights(preference={p.name: p.preference for p in settings.platforms if p.preference})
 
     @asynccontextmanager
@@ -84,6 +87,7 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
             weights=weights,
             authenticator=authenticator,
             compat_calycopis=settings.compat_calycopis,
+            output_root=output_root,
         )
         app.state.service = service
         poller = asyncio.create_task(

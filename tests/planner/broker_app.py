@@ -67,6 +67,9 @@ class ProcessPlatform:
     async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
         return await self._static.snapshot(request)
 
+    def accepts(self, spec: LaunchSpec) -> bool:
+        return True
+
     async def start(self, spec: LaunchSpec) -> str:
         for run_id, run in self.runs.items():
             if run.spec.session_id == spec.session_id:
