@@ -2,8 +2,10 @@
 
 Residual sidelobes of a bright source look like faint compact sources within a few beams of it. A
 detection (a fitted component, or an island without components) is marked ``sourcenessId = 3`` (FAKE)
-when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs; an
-island whose detections are all FAKE becomes FAKE too. Not a caesar stage (caesar leaves every source
+when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
+the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit, ``≥ min_elongation``; unfitted islands always count as
+not beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are
+all FAKE becomes FAKE too. Not a caesar stage (caesar leaves every source
 CANDIDATE); off unless ``rejectartefacts`` is set.
 """
 
@@ -24,15 +26,16 @@ logger = logging.getLogger(__name__)
 FAKE = 3
 
 
-def _detections(table: Table) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Positions, peaks and (row, component index or −1) of every detection."""
-    xy, peak, owner = [], [], []
+def _detections(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Positions, peaks, elongations and (row, component index or −1) of every detection."""
+    xy, peak, elong, owner = [], [], [], []
     for row in range(len(table)):
         comps = table["components"][row]
         if comps:
             for k, comp in enumerate(comps):
                 xy.append((comp["x"], comp["y"]))
                 peak.append(comp["Speak(Jy/beam)"])
+                elong.append(comp.get("free_axis_ratio", comp["bmaj"] / max(comp["bmin"], 1e-9)))
                 owner.append((row, k))
         else:
             xy.append((float(table["x_w"][row]), float(table["y_w"][row])))
@@ -40,11 +43,14 @@ def _detections(table: Table) -> tuple[np.ndarray, np.ndarray, list[tuple[int, i
                 float(table["Smax(Jy/beam)"][row])
                 - float(table["bkgSum(Jy/beam)"][row]) / max(int(table["npix"][row]), 1)
             )
+            elong.append(np.inf)
             owner.append((row, -1))
-    return np.asarray(xy, float).reshape(-1, 2), np.asarray(peak, float), owner
+    return np.asarray(xy, float).reshape(-1, 2), np.asarray(peak, float), np.asarray(elong, float), owner
 
 
-def flag_artefacts(table: Table, *, beam_fwhm_pixels: float, radius_beams: float, peak_ratio: float) -> int:
+def flag_artefacts(
+    table: Table, *, beam_fwhm_pixels: float, radius_beams: float, peak_ratio: float, min_elongation: float = 1.5
+) -> int:
     """Mark artefacts in place (components and islands); returns how many detections were marked.
 
     Raises
@@ -56,14 +62,14 @@ def flag_artefacts(table: Table, *, beam_fwhm_pixels: float, radius_beams: float
         raise ParameterError("need radius_beams > 0, beam_fwhm_pixels > 0 and 0 < peak_ratio < 1")
     if len(table) == 0:
         return 0
-    xy, peak, owner = _detections(table)
+    xy, peak, elong, owner = _detections(table)
     tree = cKDTree(xy)
     bright = np.flatnonzero(peak > 0)
     fake = np.zeros(len(peak), bool)
     radius = radius_beams * beam_fwhm_pixels
     for i, near in zip(bright, tree.query_ball_point(xy[bright], radius), strict=True):
         near_arr = np.asarray(near, dtype=np.intp)
-        fake[near_arr[peak[near_arr] < peak_ratio * peak[i]]] = True
+        fake[near_arr[(peak[near_arr] < peak_ratio * peak[i]) & (elong[near_arr] >= min_elongation)]] = True
     fake_rows: dict[int, list[bool]] = {}
     for flag, (row, k) in zip(fake, owner, strict=True):
         fake_rows.setdefault(row, []).append(bool(flag))

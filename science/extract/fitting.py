@@ -117,6 +117,8 @@ class GaussianFitter:
         self.peak_kernel = int(peak_kernel)
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
+        #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
+        self.free_axis_ratio: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return (
@@ -214,20 +216,7 @@ class GaussianFitter:
 
     @staticmethod
     def _solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
-        """One fit per island: batched LM for single components, least_squares for blends."""
-        if p0.shape[1] > NPAR:
-            outs = [
-                fit_one(p0[i], lo[i], hi[i], isl.x, isl.y, isl.value, float(isl.rms.mean()))
-                for i, isl in enumerate(islands)
-            ]
-            return FitOutcome(
-                np.concatenate([o.params for o in outs]),
-                np.concatenate([o.cov for o in outs]),
-                np.concatenate([o.chi2 for o in outs]),
-                np.concatenate([o.converged for o in outs]),
-                np.concatenate([o.at_bound for o in outs]),
-                np.concatenate([o.cov_ok for o in outs]),
-            )
+        """Batched LM for all islands; least_squares again for those the batch did not converge."""
         n = max(len(isl.x) for isl in islands)
         shape = (len(islands), n)
         x, y, v, w = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
@@ -235,7 +224,14 @@ class GaussianFitter:
             k = len(isl.x)
             x[i, :k], y[i, :k], v[i, :k], w[i, :k] = isl.x, isl.y, isl.value, 1.0
         sigma = np.array([float(isl.rms.mean()) for isl in islands])
-        return fit_batch(p0, lo, hi, x, y, v, w, sigma)
+        out = fit_batch(p0, lo, hi, x, y, v, w, sigma)
+        for j in np.flatnonzero(~out.converged):
+            isl = islands[j]
+            one = fit_one(p0[j], lo[j], hi[j], isl.x, isl.y, isl.value, float(sigma[j]))
+            if bool(one.converged[0]) or float(one.chi2[0]) < float(out.chi2[j]):
+                out.params[j], out.cov[j], out.chi2[j] = one.params[0], one.cov[0], one.chi2[0]
+                out.converged[j], out.at_bound[j], out.cov_ok[j] = one.converged[0], one.at_bound[0], one.cov_ok[0]
+        return out
 
     def fit_islands(
         self, islands: list[IslandPixels], beam_sigma: tuple[float, float, float]
@@ -256,6 +252,11 @@ class GaussianFitter:
                 for j, i in enumerate(chunk):
                     results[i] = (_take(out, j), int(i))
         done = [r for r in results if r is not None]
+        self.free_axis_ratio = {
+            i: float(max(o.params[0][3], o.params[0][4]) / max(min(o.params[0][3], o.params[0][4]), 1e-9))
+            for o, i in done
+            if o.params.shape[1] == NPAR
+        }
         if self.fix_unresolved:
             self._refit_unresolved(done, starts, islands, beam_sigma)
         return done
@@ -335,6 +336,8 @@ class GaussianFitter:
             records = component_records(
                 outcome, geometry, quality=self.quality(outcome, len(isl.x)), ndata=len(isl.x), island=table[row]
             )
+            if records:
+                records[0]["free_axis_ratio"] = self.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
             _store(table, row, records)
         logger.debug("fitted %d of %d islands", len(fitted), len(table))
 

@@ -131,8 +131,8 @@ def fit_batch(
     weight: F64,
     sigma: F64,
     *,
-    max_iter: int = 60,
-    tol: float = 1e-6,
+    max_iter: int = 100,
+    tol: float = 1e-4,
 ) -> FitOutcome:
     """Bounded Levenberg–Marquardt fit of ``G`` islands at once.
 
@@ -190,7 +190,7 @@ def fit_batch(
         converged[idx[done]] = True
     jac = gaussian_jacobian(p, x, y) * weight[:, :, None]
     cov, cov_ok = _covariance(np.einsum("gnp,gnq->gpq", jac, jac), sigma, free)
-    return FitOutcome(p, cov, chi2, converged & (lam < 1e8), _at_bound(p, lo, hi, free), cov_ok)
+    return FitOutcome(p, cov, chi2, converged, _at_bound(p, lo, hi, free), cov_ok)
 
 
 def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) -> FitOutcome:

@@ -120,3 +120,22 @@ def test_large_image_extracts(tmp_path: Path) -> None:
     catalogue = extract_file(path)
     result = match_to_truth(catalogue, truth, radius_pix=2.0, snr_min=10.0)
     assert result.completeness >= 0.9 and result.reliability >= 0.9
+
+
+def test_simulator_extras_have_classes_fluxes_and_keep_the_default_image() -> None:
+    plain, _ = simulate_image(seed=5, n_sources=20)
+    image, truth = simulate_image(
+        seed=5, n_sources=20, n_resolved=3, n_doubles=2, n_diffuse=1, sidelobe_level=0.03, snr_min=50.0,
+        snr_max=300.0, rms_gradient=1.0,
+    )  # fmt: skip
+    assert not np.array_equal(plain.data, image.data)
+    counts = {k: int((truth["kind"] == k).sum()) for k in ("point", "resolved", "double", "diffuse")}
+    assert counts == {"point": 20, "resolved": 3, "double": 4, "diffuse": 1}
+    assert set(truth["class"][truth["kind"] == "sidelobe"]) == {"spurious"}
+    assert (truth["kind"] == "sidelobe").sum() == 6 * int((truth["peak_jy"][truth["class"] != "spurious"] >= 100 * 1e-4).sum())
+    resolved = truth[truth["kind"] == "resolved"]
+    assert np.all(resolved["flux_jy"] > resolved["peak_jy"])
+    assert list(truth.colnames[:9]) == ["name", "x", "y", "ra", "dec", "peak_jy", "flux_jy", "snr", "kind"]
+    # rms grows along x: right-hand noise is about twice the left-hand one
+    left, right = np.median(np.abs(image.data[:, :40])), np.median(np.abs(image.data[:, -40:]))
+    assert right / left > 1.5
