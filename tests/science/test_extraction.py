@@ -132,7 +132,9 @@ def test_simulator_extras_have_classes_fluxes_and_keep_the_default_image() -> No
     counts = {k: int((truth["kind"] == k).sum()) for k in ("point", "resolved", "double", "diffuse")}
     assert counts == {"point": 20, "resolved": 3, "double": 4, "diffuse": 1}
     assert set(truth["class"][truth["kind"] == "sidelobe"]) == {"spurious"}
-    assert (truth["kind"] == "sidelobe").sum() == 6 * int((truth["peak_jy"][truth["class"] != "spurious"] >= 100 * 1e-4).sum())
+    assert (truth["kind"] == "sidelobe").sum() == 6 * int(
+        (truth["peak_jy"][truth["class"] != "spurious"] >= 100 * 1e-4).sum()
+    )
     resolved = truth[truth["kind"] == "resolved"]
     assert np.all(resolved["flux_jy"] > resolved["peak_jy"])
     assert list(truth.colnames[:9]) == ["name", "x", "y", "ra", "dec", "peak_jy", "flux_jy", "snr", "kind"]
