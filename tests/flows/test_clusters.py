@@ -159,7 +159,7 @@ def test_build_functions_refuse_the_other_kind() -> None:
         ({"env": {"BAD-NAME": "x"}}, "env names must match [A-Za-z_][A-Za-z0-9_]*, got ['BAD-NAME']"),
         ({"workers": 0}, "Input should be greater than or equal to 1"),
         ({"memory_gib_per_worker": 0}, "Input should be greater than 0"),
-        ({"kind": "pbs"}, "Input should be 'local' or 'slurm'"),
+        ({"kind": "pbs"}, "Input should be 'local', 'slurm' or 'kubernetes'"),
         ({"cores": 2}, "Extra inputs are not permitted"),
     ],
 )
