@@ -2,8 +2,10 @@
 
 ``snapshot`` sends the request on to the remote broker (``POST /requests`` through
 :class:`planner.client.BrokerClient`), reads its best offer as capacity plus a start band, and
-REJECTS every remote offer before returning: this broker makes its own offer on the remote
-platform, so nothing stays reserved over there while the client decides. A NO becomes
+REJECTS every remote offer at once (in the background, off the answer's path, and still when the
+caller's time-out strikes): this broker makes its own offer on the remote platform, so nothing
+stays reserved over there while the client decides. Offers whose offer set never arrived (the
+remote answered after the time-out) are released by the remote broker's own expiry. A NO becomes
 "unavailable" with the remote broker's own messages.
 """
 
@@ -192,18 +194,39 @@ class RemoteBrokerAdapter:
         self.timeout_s = timeout_s
         self._token = token
         self._transport = transport
+        self._clients: tuple[asyncio.AbstractEventLoop, BrokerClient] | None = None
+        self._rejecting: set[asyncio.Future[int]] = set()
+
+    def _client(self) -> BrokerClient:
+        """One client per event loop, kept: building an httpx client costs ~35 ms of CPU (TLS context),
+        which would be paid on every request and block the loop while 20 platforms are asked."""
+        loop = asyncio.get_running_loop()
+        if self._clients is None or self._clients[0] is not loop:
+            client = BrokerClient(self.url, token=self._token, timeout_s=self.timeout_s, transport=self._transport)
+            self._clients = (loop, client)
+        return self._clients[1]
+
+    async def settle(self) -> None:
+        """Wait until the rejections of remote offers already read have been sent."""
+        await asyncio.gather(*self._rejecting, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.settle()
+        if self._clients is not None:
+            await self._clients[1].aclose()
+            self._clients = None
 
     async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
         body = build_remote_request(request)
+        client = self._client()
         try:
             async with asyncio.timeout(self.timeout_s):
-                async with BrokerClient(
-                    self.url, token=self._token, timeout_s=self.timeout_s, transport=self._transport
-                ) as client:
-                    offer_set = await client.request_offers(body)
-                    now = datetime.now(UTC)
-                    snapshot = build_snapshot(self.name, self.work_pool, self.url, offer_set, now)
-                    await reject_offers(client, offer_set)
+                offer_set = await client.request_offers(body)
+                snapshot = build_snapshot(self.name, self.work_pool, self.url, offer_set, datetime.now(UTC))
+                # In the background, off the answer's path, and immune to this call's time-out.
+                rejecting = asyncio.ensure_future(reject_offers(client, offer_set))
+                self._rejecting.add(rejecting)
+                rejecting.add_done_callback(self._rejecting.discard)
         except TimeoutError as exc:
             raise PlatformUnavailableError(
                 f"remote broker {self.url} did not answer within {self.timeout_s:g} s"

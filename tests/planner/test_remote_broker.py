@@ -126,6 +126,7 @@ async def test_remote_offer_becomes_capacity_and_start_band_and_is_rejected(remo
     assert snapshot.facts["remote_platform"] == "far-big"
     assert snapshot.facts["remote_offers"] == 2
     remote_set = str(snapshot.facts["remote_offer_set"])
+    await adapter.settle()
     assert await remote_phases(remote_url, remote_set) == ["REJECTED", "REJECTED"]
 
 
