@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from astropy.table import Table, vstack
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
@@ -22,7 +21,6 @@ from flows.results import ResultStore, result_key
 from flows.settings import FlowSettings
 from flows.work import process_image
 from science.extract.params import ExtractionParams
-from science.io.catalogue import read_island_catalogue, write_island_catalogue
 from science.io.fits import image_base_name
 
 
@@ -71,18 +69,25 @@ def extract_images(
 
 @task(name="merge-survey-catalogue")
 def merge_catalogue(results: list[dict[str, Any]], output_dir: str) -> Path | None:
-    """One row per island per image (images keyed once, so recomputed work never duplicates rows)."""
+    """Concatenate the per-image caesar catalogues (header once; names prefixed by the image).
+
+    Each image contributes its committed result exactly once, so recomputed work never duplicates rows.
+    """
     store = ResultStore(Path(output_dir))
-    tables = []
+    header: list[str] = []
+    rows: list[str] = []
     for result in results:
-        if result["catalogue"]:
-            table = read_island_catalogue(store.path(result["key"]) / result["catalogue"])
-            table["name"] = [f"{image_base_name(result['image'])}:{name}" for name in table["name"]]
-            tables.append(table)
-    if not tables:
+        if not result["catalogue"]:
+            continue
+        lines = (store.path(result["key"]) / result["catalogue"]).read_text().splitlines()
+        prefix = image_base_name(result["image"])
+        header = header or [line for line in lines if line.startswith("#")]
+        rows += [f"{prefix}:{line}" for line in lines if line and not line.startswith("#")]
+    if not rows:
         return None
-    merged: Table = vstack(tables, metadata_conflicts="silent")
-    return write_island_catalogue(merged, Path(output_dir) / "catalog-survey.dat")
+    merged = Path(output_dir) / "catalog-survey.dat"
+    merged.write_text("\n".join([*header, *rows]) + "\n")
+    return merged
 
 
 @flow(name="survey-reprocess")
