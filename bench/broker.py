@@ -29,11 +29,14 @@ from planner.api.app import create_app
 from planner.engine.model import PlatformKind, PlatformSnapshot
 from planner.settings import BrokerSettings
 
+# Capacity large enough that the offers held by the benchmark never fill a platform (every answer is a
+# YES, so the numbers include the capacity ledger's read under its lock and the storing of offers).
 def snapshot(name, cores):
     return PlatformSnapshot(name=name, kind=PlatformKind.PREFECT_POOL, work_pool="pool-" + name, available=True,
-                            total_cores=cores, free_cores=cores, total_memory_gib=16, free_memory_gib=16)
+                            total_cores=cores, free_cores=cores, total_memory_gib=cores, free_memory_gib=cores)
 
-app = create_app(BrokerSettings(platforms=[]), adapters=[StaticAdapter(snapshot("a", 4)), StaticAdapter(snapshot("b", 8))])
+app = create_app(BrokerSettings(platforms=[]),
+                 adapters=[StaticAdapter(snapshot("a", 100_000)), StaticAdapter(snapshot("b", 200_000))])
 """
 REQUEST = {
     "executable": {"kind": "urn:cirasa:executable:caesar-job", "inputs": ["x.fits"]},

@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 router = APIRouter()
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RequestCounter:
+    """Pure ASGI middleware counting requests by method, route template and status (cheap per call)."""
+
+    def __init__(self, app: ASGIApp, counts: Counter[tuple[str, str, int]]) -> None:
+        self.app = app
+        self.counts = counts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def remember(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.counts[(str(scope["method"]), str(path), status)] += 1
 
 
 def install_request_counter(app: FastAPI) -> None:
     """Count every request by method, route template and status."""
     counts: Counter[tuple[str, str, int]] = Counter()
     app.state.request_counts = counts
-
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        counts[(request.method, path, response.status_code)] += 1
-        return response
+    app.add_middleware(RequestCounter, counts=counts)
 
 
 def _label(value: str) -> str:

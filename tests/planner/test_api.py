@@ -159,3 +159,39 @@ async def test_expired_offer_reads_expired_and_cannot_be_accepted(tmp_path: Path
             refused = await http.post(f"/sessions/{uuid}", json=update, headers={"Accept": "application/json"})
             assert refused.status_code == 409
             assert "is EXPIRED" in refused.json()["detail"]
+
+
+async def test_metrics_count_requests_offer_sets_and_sessions(http: httpx.AsyncClient) -> None:
+    await http.post("/requests", json=REQUEST, headers={"Accept": "application/json"})
+    await http.get("/sessions/nope")
+    text = (await http.get("/metrics")).text
+    assert 'cirasa_broker_http_requests_total{method="POST",route="/requests",status="303"} 1' in text
+    assert 'cirasa_broker_http_requests_total{method="GET",route="/sessions/{uuid}",status="404"} 1' in text
+    assert 'cirasa_broker_offer_sets{result="YES"} 1' in text
+    assert 'cirasa_broker_sessions{phase="OFFERED"} 2' in text
+
+
+async def test_xml_round_trip_keeps_kind_as_attribute(http: httpx.AsyncClient) -> None:
+    from planner.wire import codecs
+
+    body = codecs.encode(REQUEST, codecs.XML)
+    assert body.decode().split("\n")[1].startswith("<offers-request>")
+    headers = {"Content-Type": "application/xml", "Accept": "application/xml"}
+    response = await http.post("/requests", content=body, headers=headers)
+    assert response.status_code == 303
+    assert response.text.split("\n")[1].startswith('<offers-response kind="')
+    offer_set = codecs.decode(response.content, "application/xml")
+    assert offer_set["result"] == "YES"
+    refused = await http.post("/requests", content=b'<!DOCTYPE x [<!ENTITY a "b">]><x/>', headers=headers)
+    assert refused.status_code == 400
+
+
+async def test_caesar_options_are_checked_against_the_app_schema(http: httpx.AsyncClient) -> None:
+    body = {**REQUEST, "executable": {**REQUEST["executable"], "options": {"seedthr": "high", "nosuch": 1}}}
+    offer_set = (await http.post("/requests", json=body, headers={"Accept": "application/json"})).json()
+    assert offer_set["result"] == "NO"
+    texts = sorted(m["message"] for m in offer_set["meta"]["messages"])
+    assert texts == [
+        "Option [seedthr] has the bad value [high]; expected a number",
+        "Unknown option [nosuch] for app [caesar]",
+    ]
