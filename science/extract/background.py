@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,12 +75,17 @@ def _interp_axis(centres: npt.NDArray[np.int64], n: int) -> tuple[npt.NDArray[np
 def _bilinear(
     grid: npt.NDArray[np.float64], cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], shape: tuple[int, int]
 ) -> F32:
+    """Bilinear interpolation of a box grid to every pixel (float32, in place, separable: y then x)."""
     ky, ty = _interp_axis(cy, shape[0])
     kx, tx = _interp_axis(cx, shape[1])
     gy = grid[np.minimum(ky + 1, cy.size - 1)]
-    rows = grid[ky] * (1.0 - ty)[:, None] + gy * ty[:, None]
-    right = rows[:, np.minimum(kx + 1, cx.size - 1)]
-    return (rows[:, kx] * (1.0 - tx) + right * tx).astype(np.float32)
+    rows = (grid[ky] * (1.0 - ty)[:, None] + gy * ty[:, None]).astype(np.float32)
+    out = np.take(rows, kx, axis=1)
+    out *= (1.0 - tx).astype(np.float32)
+    right = np.take(rows, np.minimum(kx + 1, cx.size - 1), axis=1)
+    right *= tx.astype(np.float32)
+    out += right
+    return out
 
 
 def _row_median(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -114,6 +121,8 @@ class BackgroundEstimator:
         Recompute the rms on ``image − background`` (caesar ``bkg2ndpass``).
     min_pixels
         Boxes with fewer finite pixels are filled from the nearest good box.
+    threads
+        Threads computing box statistics (default: all cores); results do not depend on it.
 
     Raises
     ------
@@ -122,7 +131,13 @@ class BackgroundEstimator:
     """
 
     def __init__(
-        self, *, box_beams: float = 20.0, grid: float = 0.2, second_pass: bool = True, min_pixels: int = 10
+        self,
+        *,
+        box_beams: float = 20.0,
+        grid: float = 0.2,
+        second_pass: bool = True,
+        min_pixels: int = 10,
+        threads: int | None = None,
     ) -> None:
         if not (math.isfinite(box_beams) and box_beams > 0):
             raise ParameterError(f"box_beams must be a positive number, got {box_beams!r}")
@@ -134,6 +149,7 @@ class BackgroundEstimator:
         self.grid = float(grid)
         self.second_pass = bool(second_pass)
         self.min_pixels = int(min_pixels)
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
 
     def __repr__(self) -> str:
         return (
@@ -214,7 +230,9 @@ class BackgroundEstimator:
         half = box // 2
         level = np.full((cy.size, cx.size), np.nan)
         rms = np.full((cy.size, cx.size), np.nan)
-        for i, c in enumerate(cy):
+
+        def one_row(i: int) -> None:
+            c = cy[i]
             block = data[c - half : c - half + box]
             windows = sliding_window_view(block, box, axis=1)[:, cx - half]  # (box, ngx, box)
             samples = np.ascontiguousarray(windows.transpose(1, 0, 2)).reshape(cx.size, box * box)
@@ -231,6 +249,10 @@ class BackgroundEstimator:
                     mad[ok] = np.nanmedian(np.abs(samples[ok] - med[ok, None]), axis=1)
             level[i] = med
             rms[i] = MAD_TO_SIGMA * mad
+
+        # numpy's selection releases the GIL: rows of boxes run on threads, each row written once.
+        with ThreadPoolExecutor(max_workers=min(self.threads, cy.size)) as pool:
+            list(pool.map(one_row, range(cy.size)))
         bad = ~np.isfinite(level) | ~(rms > 0)
         if bad.all():
             logger.warning("no background box has %d finite pixels", self.min_pixels)

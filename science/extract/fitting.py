@@ -198,10 +198,12 @@ class GaussianFitter:
         conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
         lo = np.stack([s.lo for s in starts])
         hi = np.stack([s.hi for s in starts])
+        previous = atb.size + 1
         for n in range(self.nretries):
             todo = np.flatnonzero(atb)
-            if todo.size == 0:
-                break
+            if todo.size == 0 or todo.size >= previous:
+                break  # nothing on a bound, or widening no longer frees any fit
+            previous = todo.size
             widen = (1 + n) * 0.1 * 0.5 * np.abs(hi[todo] - lo[todo])
             lo[todo] -= widen
             hi[todo] += widen

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import least_squares
 
 __all__ = ["NPAR", "FitOutcome", "fit_batch", "fit_one", "gaussian_jacobian", "gaussian_model"]
 
@@ -210,6 +209,8 @@ def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) 
     FitOutcome
         With ``G = 1``.
     """
+    from scipy.optimize import least_squares  # imported on first use: most images never need it
+
     start = np.clip(p0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
 
     def resid(p: F64) -> F64:

@@ -1,0 +1,324 @@
+"""Source-extraction benchmark: this engine vs sep, photutils and Aegean on one simulated 4096² image.
+
+``python -m bench.extraction`` simulates the image (point, resolved, double and diffuse sources, sidelobe
+artefacts around bright sources, rms gradient), then runs each finder as a **whole process** (interpreter
+start, imports, FITS read, background, detection, fitting, catalogue write), best of ``--runs`` wall
+times, and scores its catalogue against the truth: completeness at S/N ≥ 5 and ≥ 7 (real sources only),
+reliability (detections matched to a real source within 3 px / all detections), and integrated and peak
+flux ratios at S/N > 10. It also runs a 16384² float32 mosaic tiled, tiles one after another, and records
+the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
+
+``python -m bench.extraction worker FINDER IMAGE OUTDIR`` is one finder's process (used internally).
+Peers need ``sep``, ``photutils`` and ``AegeanTools`` importable, installed in the venv or in a folder named
+by ``CIRASA_BENCH_PEERS`` (added to the workers' ``PYTHONPATH``); a missing one is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results" / "extraction.json"
+FINDERS = ("cirasa", "sep", "photutils", "aegean")
+MATCH_RADIUS_PIX = 3.0
+SIM = {
+    "shape": (4096, 4096),
+    "n_sources": 2300,
+    "n_resolved": 100,
+    "n_doubles": 40,
+    "n_diffuse": 20,
+    "sidelobe_level": 0.03,
+    "snr_max": 1000.0,
+    "rms_gradient": 0.5,
+    "min_separation_beams": 3.0,
+    "seed": 42,
+}
+
+
+# --------------------------------------------------------------------------- workers (one process each)
+def _write_csv(path: Path, x: Any, y: Any, peak: Any, flux: Any) -> None:
+    rows = np.column_stack([np.asarray(v, float) for v in (x, y, peak, flux)]).reshape(-1, 4)
+    np.savetxt(path, rows, delimiter=",", header="x,y,peak_jy,flux_jy", comments="")
+
+
+def _beam_area_pixels(header: Any) -> float:
+    pix = math.sqrt(abs(header["CDELT1"] * header["CDELT2"]))
+    return float(math.pi * header["BMAJ"] * header["BMIN"] / (4 * math.log(2)) / pix**2)
+
+
+def run_cirasa(image: Path, out: Path) -> None:
+    from science.extract.extractor import extract_file
+    from science.extract.params import ExtractionParams
+    from science.io.catalogue import write_catalogue_products
+    from science.io.fits import image_base_name
+
+    table = extract_file(image, ExtractionParams(fitsources=True, rejectartefacts=True))
+    write_catalogue_products(table, out, image_base_name(image))
+
+
+def run_sep(image: Path, out: Path) -> None:
+    import sep
+    from astropy.io import fits
+
+    with fits.open(image, memmap=True) as hdul:
+        data = np.ascontiguousarray(hdul[0].data, dtype=np.float32)
+        area = _beam_area_pixels(hdul[0].header)
+    bkg = sep.Background(data, bw=64, bh=64)
+    sub = data - bkg.back()
+    sep.set_extract_pixstack(5_000_000)
+    # No smoothing kernel: the image is already beam-smoothed, and sep compares the filtered image with the
+    # unfiltered rms, which on correlated noise gives thousands of false detections.
+    objs = sep.extract(sub, 5.0, err=bkg.rms(), minarea=5, filter_kernel=None)
+    _write_csv(out / "sep.csv", objs["x"], objs["y"], objs["peak"], objs["flux"] / area)
+
+
+def run_photutils(image: Path, out: Path) -> None:
+    from astropy.io import fits
+    from photutils.background import Background2D, MedianBackground
+    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
+
+    with fits.open(image, memmap=True) as hdul:
+        data = np.asarray(hdul[0].data, dtype=np.float32)
+        area = _beam_area_pixels(hdul[0].header)
+    bkg = Background2D(data, (80, 80), filter_size=(3, 3), bkg_estimator=MedianBackground())
+    sub = data - bkg.background
+    segm = detect_sources(sub, 5.0 * bkg.background_rms, n_pixels=5)
+    segm = deblend_sources(sub, segm, n_pixels=5, progress_bar=False)
+    cat = SourceCatalog(sub, segm)
+    _write_csv(out / "photutils.csv", cat.xcentroid, cat.ycentroid, cat.max_value, cat.segment_flux / area)
+
+
+def run_aegean(image: Path, out: Path) -> None:
+    import logging
+
+    from AegeanTools.source_finder import SourceFinder
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    logging.getLogger().setLevel(logging.ERROR)
+    finder = SourceFinder(log=logging.getLogger("aegean"))
+    found = finder.find_sources_in_image(str(image), innerclip=5, outerclip=4, cores=1, progress=False)
+    wcs = WCS(fits.getheader(image)).celestial
+    ra = np.array([s.ra for s in found], float)
+    dec = np.array([s.dec for s in found], float)
+    x, y = wcs.wcs_world2pix(ra, dec, 0) if len(found) else (np.empty(0), np.empty(0))
+    peak = [s.peak_flux for s in found]
+    _write_csv(out / "aegean.csv", x, y, peak, [s.int_flux for s in found])
+
+
+def run_mosaic(image: Path, out: Path, tile_size: int) -> None:
+    """Tiled extraction of a large mosaic, tiles one after another; prints the peak RSS (bytes)."""
+    from science.extract.params import ExtractionParams
+    from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles
+    from science.io.catalogue import write_catalogue_products
+    from science.io.fits import image_base_name
+
+    params = ExtractionParams(fitsources=True, rejectartefacts=True, tile_size=tile_size)
+    tables = [extract_tile(str(image), tile, params) for tile in plan_file_tiles(image, params)]
+    table = merge_tiles(tables)
+    write_catalogue_products(table, out, image_base_name(image))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_rss_bytes": rss, "n_islands": len(table)}))
+
+
+WORKERS = {"cirasa": run_cirasa, "sep": run_sep, "photutils": run_photutils, "aegean": run_aegean}
+
+
+# --------------------------------------------------------------------------- driver
+def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    env = dict(os.environ)
+    peers = os.environ.get("CIRASA_BENCH_PEERS")
+    if peers:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (peers, env.get("PYTHONPATH", "")) if p)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    return time.perf_counter() - start, done
+
+
+def _catalogue(finder: str, out: Path) -> Any:
+    from astropy.table import Table
+
+    if finder == "cirasa":
+        from science.io.components import read_component_catalogue
+
+        comps = read_component_catalogue(next(out.glob("catalog_fitcomp-*.dat")))
+        comps = comps[comps["sourcenessId"] != 3]
+        return Table({"x": comps["x"], "y": comps["y"], "peak_jy": comps["Speak(Jy/beam)"], "flux_jy": comps["S(Jy)"]})
+    return Table.read(out / f"{finder}.csv", format="ascii.csv")
+
+
+def _ratio_stats(values: Any) -> dict[str, float]:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {}
+    med = float(np.median(v))
+    return {
+        "median": round(med, 4),
+        "mean": round(float(v.mean()), 4),
+        "std": round(float(v.std()), 4),
+        "robust_std": round(1.4826 * float(np.median(np.abs(v - med))), 4),
+        "n": int(v.size),
+    }
+
+
+def score(finder: str, out: Path, truth: Any) -> dict[str, Any]:
+    """Completeness, reliability and flux ratios of one finder's catalogue against the real truth rows."""
+    from science.match import match_to_truth
+
+    cat = _catalogue(finder, out)
+    real = truth[truth["class"] != "spurious"]
+    scores: dict[str, Any] = {"n_detected": len(cat)}
+    for snr in (5.0, 7.0):
+        result = match_to_truth(cat, real, radius_pix=MATCH_RADIUS_PIX, snr_min=snr)
+        scores[f"completeness_snr{int(snr)}"] = round(result.completeness, 4)
+        scores["reliability"] = round(result.reliability, 4)
+    bright = real["snr"][result.truth_index] > 10
+    ti, di = result.truth_index[bright], result.detected_index[bright]
+    scores["int_flux_ratio_snr10"] = _ratio_stats(np.asarray(cat["flux_jy"])[di] / real["flux_jy"][ti])
+    scores["peak_flux_ratio_snr10"] = _ratio_stats(np.asarray(cat["peak_jy"])[di] / real["peak_jy"][ti])
+    point = real["kind"][ti] == "point"
+    scores["int_flux_ratio_snr10_point"] = _ratio_stats(
+        np.asarray(cat["flux_jy"])[di][point] / real["flux_jy"][ti][point]
+    )
+    spurious = truth[truth["class"] == "spurious"]
+    unmatched = np.setdiff1d(np.arange(len(cat)), result.detected_index)
+    if len(unmatched) and len(spurious):
+        scores["false_on_sidelobes"] = match_to_truth(cat[unmatched], spurious, radius_pix=4.0).n_matched
+    scores["false_detections"] = len(unmatched)
+    return scores
+
+
+def bench_finder(finder: str, image: Path, work: Path, runs: int, truth: Any) -> dict[str, Any]:
+    times, out = [], work / finder
+    for _ in range(runs):
+        out.mkdir(parents=True, exist_ok=True)
+        wall, done = _timed([sys.executable, "-m", "bench.extraction", "worker", finder, str(image), str(out)])
+        if done.returncode != 0:
+            return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+        times.append(wall)
+    return {
+        "wall_s_best": round(min(times), 3),
+        "wall_s_runs": [round(t, 3) for t in times],
+        **score(finder, out, truth),
+    }
+
+
+def make_mosaic(path: Path, tile: Path, reps: int) -> None:
+    """A ``reps × reps`` repeat of the tile image written strip by strip (float32, never whole in memory)."""
+    from astropy.io import fits
+
+    with fits.open(tile, memmap=True) as hdul:
+        data = np.asarray(hdul[0].data, dtype=np.float32)
+        header = hdul[0].header.copy()
+    ny, nx = data.shape
+    header["NAXIS1"], header["NAXIS2"] = nx * reps, ny * reps
+    header["CRPIX1"], header["CRPIX2"] = nx * reps / 2 + 0.5, ny * reps / 2 + 0.5
+    shape = (ny * reps, nx * reps)
+    hdu = fits.PrimaryHDU(data=np.zeros((1, 1), np.float32), header=header)
+    hdu.header["NAXIS1"], hdu.header["NAXIS2"] = shape[1], shape[0]
+    header_bytes = hdu.header.tostring().encode("ascii")
+    with path.open("wb") as fh:
+        fh.write(header_bytes)
+        strip = np.tile(data, (1, reps)).astype(">f4")
+        for _ in range(reps):
+            fh.write(strip.tobytes())
+        pad = (-fh.tell()) % 2880
+        fh.write(b"\0" * pad)
+
+
+def bench_mosaic(work: Path, tile_image: Path, tile_size: int) -> dict[str, Any]:
+    mosaic = work / "mosaic.fits"
+    make_mosaic(mosaic, tile_image, 4)
+    out = work / "mosaic"
+    out.mkdir(exist_ok=True)
+    wall, done = _timed(
+        [sys.executable, "-m", "bench.extraction", "mosaic", str(mosaic), str(out), "--tile-size", str(tile_size)]
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    mosaic.unlink()
+    return {
+        "shape": [16384, 16384],
+        "dtype": "float32",
+        "tile_size": tile_size,
+        "tiles_sequential": True,
+        "wall_s": round(wall, 2),
+        "peak_rss_gib": round(info["peak_rss_bytes"] / 2**30, 3),
+        "n_islands": info["n_islands"],
+    }
+
+
+def main(runs: int = 3, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2048) -> dict[str, Any]:
+    from bench.machine import machine_info
+    from science.io.fits import write_image
+    from science.simulate import simulate_image
+
+    with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp:
+        work = Path(tmp)
+        image, truth = simulate_image(**SIM)  # type: ignore[arg-type]
+        path = write_image(work / "sim4096.fits", image)
+        real = truth[truth["class"] != "spurious"]
+        results = {f: bench_finder(f, path, work, 1 if f == "aegean" else runs, truth) for f in finders}
+        mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
+    doc = {
+        "benchmark": "extraction",
+        "machine": machine_info(),
+        "image": {
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in SIM.items()},
+            "n_real": len(real),
+            "n_real_snr5": int((real["snr"] >= 5).sum()),
+            "n_sidelobes": int((truth["class"] == "spurious").sum()),
+            "beam_fwhm_pix": 4.0,
+            "match_radius_pix": MATCH_RADIUS_PIX,
+        },
+        "runs": runs,
+        "results": results,
+        "mosaic": mosaic,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return doc
+
+
+def _cli(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.extraction")
+    sub = parser.add_subparsers(dest="cmd")
+    worker = sub.add_parser("worker")
+    worker.add_argument("finder", choices=FINDERS)
+    worker.add_argument("image", type=Path)
+    worker.add_argument("out", type=Path)
+    mosaic = sub.add_parser("mosaic")
+    mosaic.add_argument("image", type=Path)
+    mosaic.add_argument("out", type=Path)
+    mosaic.add_argument("--tile-size", type=int, default=2048)
+    run = sub.add_parser("run")
+    run.add_argument("--runs", type=int, default=3)
+    run.add_argument("--finders", nargs="*", default=list(FINDERS))
+    run.add_argument("--mosaic-tile", type=int, default=2048)
+    args = parser.parse_args(argv)
+    if args.cmd == "worker":
+        WORKERS[args.finder](args.image, args.out)
+    elif args.cmd == "mosaic":
+        run_mosaic(args.image, args.out, args.tile_size)
+    else:
+        runs = getattr(args, "runs", 3)
+        doc = main(runs, tuple(getattr(args, "finders", FINDERS)), getattr(args, "mosaic_tile", 2048))
+        print(json.dumps(doc["results"], indent=2))
+        print(json.dumps(doc["mosaic"], indent=2))
+
+
+if __name__ == "__main__":
+    _cli(sys.argv[1:])
