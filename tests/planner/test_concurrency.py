@@ -25,7 +25,7 @@ TOTAL_CORES = 16
 TOTAL_MEMORY_GIB = 24
 
 
-async def test_50_concurrent_rejects_of_one_offer_over_http(main_url: str) -> None:
+async def test_50_concurrent_accepts_of_one_offer_over_http(main_url: str) -> None:
     headers = {"Accept": "application/json", "Authorization": f"Bearer {TOKENS['alice']}"}
     async with httpx.AsyncClient(base_url=main_url, headers=headers, timeout=30) as client:
         offer_set = (await client.post("/requests", json=request(cores=(1, 1)))).json()
