@@ -87,6 +87,11 @@ class BrokerSettings(BaseSettings):
         default="owner", description="Who may GET offer sets and sessions when auth is on"
     )
     poll_interval_s: float = Field(default=2.0, gt=0, description="How often running sessions are refreshed")
+    launch_runs: bool = Field(
+        default=False,
+        description="Create the flow run of an accepted caesar job on prefect-pool platforms (the broker runs "
+        "the work); off: the client creates it after accepting, as flows/plan.py does today",
+    )
 
     def resolved_database_url(self) -> str:
         home = Path(os.environ.get("CIRASA_HOME", "var")).resolve()
