@@ -92,26 +92,55 @@ def simulate(
     size: int = typer.Option(512, min=64, help="Image side, pixels."),
     sources: int = typer.Option(60, min=1, help="Number of point sources."),
     seed: int = typer.Option(1, help="Random seed (same seed, same image)."),
+    resolved: int = typer.Option(0, min=0, help="Extra resolved (extended Gaussian) sources."),
+    doubles: int = typer.Option(0, min=0, help="Extra pairs of blended point sources."),
+    diffuse: int = typer.Option(0, min=0, help="Extra diffuse blobs."),
+    sidelobes: float = typer.Option(0.0, min=0.0, help="Sidelobe artefact level around bright sources (e.g. 0.03)."),
+    rms_gradient: float = typer.Option(0.0, min=0.0, help="Noise grows along x by this fraction."),
 ) -> None:
     """Simulate a radio image (beam-convolved sources, correlated noise) with its truth table."""
+    from science.errors import ScienceError
     from science.io.fits import write_image
     from science.io.truth import write_truth
     from science.simulate import simulate_image
 
-    image, truth = simulate_image(shape=(size, size), n_sources=sources, seed=seed)
+    try:
+        image, truth = simulate_image(
+            shape=(size, size),
+            n_sources=sources,
+            seed=seed,
+            n_resolved=resolved,
+            n_doubles=doubles,
+            n_diffuse=diffuse,
+            sidelobe_level=sidelobes,
+            rms_gradient=rms_gradient,
+        )
+    except ScienceError as exc:
+        raise _fail(exc.code, str(exc)) from None
     write_image(output, image)
     truth_path = output.with_name(output.stem + "_truth.ecsv")
     write_truth(truth, truth_path)
     console.print(f"wrote {output} and {truth_path} ({len(truth)} sources)")
 
 
-@app.command(epilog="Example: `cirasa extract sky.fits --out results/ --seedthr 5 --mergethr 2.6`")
+@app.command(epilog="Example: `cirasa extract sky.fits --out results/ --seedthr 5 --mergethr 2.6 --fitsources`")
 def extract(
     image: Path = typer.Argument(..., help="FITS image (2-D, or 4-D with degenerate axes)."),
     out: Path = typer.Option(..., "--out", help="Output directory for the caesar-format files."),
     seedthr: float = typer.Option(5.0, help="Seed threshold, in sigma."),
     mergethr: float = typer.Option(2.6, help="Merge (flood-fill) threshold, in sigma."),
     npixmin: int = typer.Option(5, help="Minimum pixels per island."),
+    fitsources: bool = typer.Option(False, "--fitsources", help="Fit 2-D Gaussian components (catalog_fitcomp-*)."),
+    rejectartefacts: bool = typer.Option(
+        False, "--rejectartefacts", help="Mark sidelobe-like detections next to bright sources as FAKE."
+    ),
+    tilesize: int = typer.Option(0, "--tilesize", min=0, help="Tile core side in pixels (0: whole image)."),
+    bmaj: float = typer.Option(None, help="Beam major FWHM, arcsec, when the header has none."),
+    bmin: float = typer.Option(None, help="Beam minor FWHM, arcsec, when the header has none."),
+    bpa: float = typer.Option(0.0, help="Beam position angle, deg, when the header has none."),
+    option: list[str] = typer.Option(
+        [], "--option", "-O", help="Any caesar-rest option as KEY=VALUE (e.g. -O fit-maxcomponents=2)."
+    ),
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
     from science.errors import ScienceError
@@ -120,8 +149,14 @@ def extract(
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
+    values: dict[str, object] = {"seedthr": seedthr, "mergethr": mergethr, "npixmin": npixmin}
+    values.update({"fitsources": fitsources, "rejectartefacts": rejectartefacts, "tile_size": tilesize})
+    values.update({"bmaj": bmaj, "bmin": bmin, "bpa": bpa})
+    for item in option:
+        key, sep, value = item.partition("=")
+        values[key] = value if sep else None
     try:
-        params = ExtractionParams(seedthr=seedthr, mergethr=mergethr, npixmin=npixmin)
+        params = ExtractionParams.parse(values)
         table = extract_file(str(image), params)
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None

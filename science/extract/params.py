@@ -11,6 +11,7 @@ from science.errors import ParameterError
 from science.extract.background import BackgroundEstimator
 from science.extract.fitting import GaussianFitter
 from science.extract.islands import IslandFinder
+from science.extract.nested import NestedFinder
 from science.image import Beam
 
 __all__ = ["ExtractionParams"]
@@ -50,6 +51,21 @@ class ExtractionParams(BaseModel):
         description="Tile overlap in beams; None uses the minimum that makes tiled and untiled results equal.",
     )
 
+    nestedsearch: bool = Field(
+        True, description="Search nested blobs inside big islands (off: caesar no-nestedsearch)."
+    )
+    nested_sourcetobeamthr: float = Field(
+        5.0, ge=0, description="Search only islands larger than this many beams (nested-sourcetobeamthr)."
+    )
+    nested_blobminscale: float = Field(1.0, gt=0, description="Smallest LoG scale in beams (nested-blobminscale).")
+    nested_blobmaxscale: float = Field(3.0, gt=0, description="Largest LoG scale in beams (nested-blobmaxscale).")
+    nested_blobscalestep: float = Field(1.0, gt=0, description="LoG scale step in beams (nested-blobscalestep).")
+    nested_blobpeakzthr: float = Field(5.0, gt=0, description="Blob peak significance (nested-blobpeakzthr).")
+    nested_blobpeakzthrmerge: float = Field(2.5, description="Blob flood-fill significance (nested-blobpeakzthrmerge).")
+    nested_minmotherdist: float = Field(2.0, ge=0, description="Single blob kept if this far from the mother, px.")
+    nested_maxmotherpixmatch: float = Field(
+        0.5, gt=0, le=1, description="Single blob kept if it covers less than this fraction of the mother."
+    )
     fitsources: bool = Field(False, description="Fit islands with 2-D Gaussian components (caesar fitsources).")
     fit_maxcomponents: int = Field(3, ge=1, le=10, description="Most components per island (fit-maxcomponents).")
     fit_maxnbeams: float = Field(20.0, gt=0, description="Largest island fitted, in beams (fit-maxnbeams).")
@@ -118,8 +134,10 @@ class ExtractionParams(BaseModel):
             name = str(key).lstrip("-").replace("-", "_")
             if name.startswith("no_") and name[3:] in cls.model_fields and name not in cls.model_fields:
                 out[name[3:]] = not _truthy(value)
+            elif value is None and name in cls.model_fields and cls.model_fields[name].annotation is bool:
+                out[name] = True  # a bare caesar-rest flag
             else:
-                out[name] = True if value is None else value
+                out[name] = value
         return out
 
     def user_beam(self) -> Beam | None:
@@ -146,6 +164,20 @@ class ExtractionParams(BaseModel):
             peak_zthr=self.fit_peakzthrmin,
             peak_kernel=self.fit_peakmaxkern,
             fix_unresolved=self.fit_fixunresolved,
+        )
+
+    def nested_finder(self) -> NestedFinder:
+        """The configured :class:`NestedFinder`."""
+        return NestedFinder(
+            source_to_beam_thr=self.nested_sourcetobeamthr,
+            min_scale=self.nested_blobminscale,
+            max_scale=self.nested_blobmaxscale,
+            scale_step=self.nested_blobscalestep,
+            peak_zthr=self.nested_blobpeakzthr,
+            merge_zthr=self.nested_blobpeakzthrmerge,
+            min_mother_dist=self.nested_minmotherdist,
+            max_mother_pix_match=self.nested_maxmotherpixmatch,
+            npixmin=self.npixmin,
         )
 
     def island_finder(self) -> IslandFinder:

@@ -53,6 +53,10 @@ def extract_pixels(
     table, pixels = params.island_finder().find_islands(
         data, maps, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz, origin=origin, full_shape=full_shape
     )
+    if params.nestedsearch and len(table):
+        params.nested_finder().find(
+            table, pixels, data=data, level=maps.level, origin=origin, beam_pixels=beam_px, wcs=wcs
+        )
     if params.fitsources and len(table):
         params.gaussian_fitter().fit_table(
             table,
