@@ -254,7 +254,8 @@ def build_features(table: Table, components: Table | None = None) -> F64:
     ----------
     table
         Island table (in memory, or read back from ``catalog-<base>.dat``) with
-        :data:`ISLAND_FEATURE_COLUMNS`; nested-source rows (``sourceNestedLevel`` 1) are classified too.
+        :data:`ISLAND_FEATURE_COLUMNS`; in-memory nested sources become rows after their mother
+        (:func:`flatten_sources`), as nested rows of a ``.dat`` already are.
     components
         Component table (``catalog_fitcomp-<base>.dat``); default the table's ``components`` column.
 
@@ -268,6 +269,8 @@ def build_features(table: Table, components: Table | None = None) -> F64:
         If a row has a non-positive ``npix`` or ``beamArea``.
     """
     _check_columns(table, ISLAND_FEATURE_COLUMNS, "the island catalogue")
+    if "nested" in table.colnames:
+        table = flatten_sources(table)
     if len(table) == 0:
         raise EmptyCatalogueError("the catalogue has no sources to classify")
 
@@ -315,7 +318,8 @@ def build_features(table: Table, components: Table | None = None) -> F64:
 def feature_table(table: Table, components: Table | None = None) -> Table:
     """:func:`build_features` as a table with the source names and one column per feature."""
     values = build_features(table, components)
-    out = Table({"name": np.asarray(table["name"]).astype(str)})
+    names = flatten_sources(table)["name"] if "nested" in table.colnames else table["name"]
+    out = Table({"name": np.asarray(names).astype(str)})
     for k, name in enumerate(FEATURE_NAMES):
         out[name] = values[:, k]
     return out

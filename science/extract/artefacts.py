@@ -3,7 +3,8 @@
 Residual sidelobes of a bright source look like faint compact sources within a few beams of it. A
 detection (a fitted component, or an island without components) is marked ``sourcenessId = 3`` (FAKE)
 when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
-the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit, ``≥ min_elongation``; unfitted islands always count as
+the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit, ``≥ min_elongation``,
+or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as
 not beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are
 all FAKE becomes FAKE too. Not a caesar stage (caesar leaves every source
 CANDIDATE); off unless ``rejectartefacts`` is set.
@@ -24,9 +25,11 @@ __all__ = ["flag_artefacts"]
 logger = logging.getLogger(__name__)
 
 FAKE = 3
+#: A component whose fitted major FWHM is at least this many beam FWHMs is not beam-shaped.
+EXTENDED_FWHM = 1.25
 
 
-def _detections(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+def _detections(table: Table, beam_fwhm_pixels: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Positions, peaks, elongations and (row, component index or −1) of every detection."""
     xy, peak, elong, owner = [], [], [], []
     for row in range(len(table)):
@@ -35,7 +38,9 @@ def _detections(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[
             for k, comp in enumerate(comps):
                 xy.append((comp["x"], comp["y"]))
                 peak.append(comp["Speak(Jy/beam)"])
-                elong.append(comp.get("free_axis_ratio", comp["bmaj"] / max(comp["bmin"], 1e-9)))
+                ratio = comp.get("free_axis_ratio", comp["bmaj"] / max(comp["bmin"], 1e-9))
+                # deblended components start at the beam and may grow by 30 %: one that grew counts as extended
+                elong.append(np.inf if comp["bmaj"] >= EXTENDED_FWHM * beam_fwhm_pixels else ratio)
                 owner.append((row, k))
         else:
             xy.append((float(table["x_w"][row]), float(table["y_w"][row])))
@@ -62,7 +67,7 @@ def flag_artefacts(
         raise ParameterError("need radius_beams > 0, beam_fwhm_pixels > 0 and 0 < peak_ratio < 1")
     if len(table) == 0:
         return 0
-    xy, peak, elong, owner = _detections(table)
+    xy, peak, elong, owner = _detections(table, beam_fwhm_pixels)
     tree = cKDTree(xy)
     bright = np.flatnonzero(peak > 0)
     fake = np.zeros(len(peak), bool)
