@@ -29,7 +29,9 @@ FAKE = 3
 EXTENDED_FWHM = 1.25
 
 
-def _detections(table: Table, beam_fwhm_pixels: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+def _detections(
+    table: Table, beam_fwhm_pixels: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Positions, peaks, elongations and (row, component index or −1) of every detection."""
     xy, peak, elong, owner = [], [], [], []
     for row in range(len(table)):
