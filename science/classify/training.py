@@ -21,6 +21,7 @@ from astropy.table import Table
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from science.classify.catalogue import CLASSIFY_EXTRACTION
 from science.classify.features import FEATURE_NAMES, build_features, flatten_sources
 from science.classify.labels import CLASSES, IslandTruth
 from science.classify.model import SourceClassifier, make_stamp
@@ -78,8 +79,8 @@ class TrainingSpec(BaseModel):
         }
 
 
-#: Extraction used for training and by default before classifying an image: caesar defaults plus fitting.
-EXTRACTION = ExtractionParams(fitsources=True)
+#: Extraction used for training: the one used before classifying an image.
+EXTRACTION = CLASSIFY_EXTRACTION
 
 
 @dataclass(frozen=True, eq=False)

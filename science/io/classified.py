@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import astropy.units as u
 import joblib
 import numpy as np
 from astropy.table import Table, hstack
@@ -192,11 +193,22 @@ def write_classified_products(
     else:
         write_island_json(_with_extras(table), paths["json"], inputdata=inputdata)
     written["json"] = _write_json(paths["json"], classes)
-    merged.meta["description"] = f"caesar island catalogue of {base} with morphology classes (cirasa)"
-    merged.write(paths["votable"], format="votable", overwrite=True)
+    _votable(merged, base).write(paths["votable"], format="votable", overwrite=True)
     written["votable"] = paths["votable"]
     logger.info("%s: classified %d source(s)", base, len(merged))
     return written
+
+
+def _votable(table: Table, base: str) -> Table:
+    """The classified table with caesar's ``name(unit)`` columns as ``name`` plus a unit (valid VOTable IDs)."""
+    out = Table(table, copy=True)
+    for name in table.colnames:
+        if name.endswith(")") and "(" in name:
+            short, unit = name[:-1].split("(", 1)
+            out.rename_column(name, short)
+            out[short].unit = u.Unit(unit, parse_strict="silent")
+    out.meta["description"] = f"caesar island catalogue of {base} with morphology classes (cirasa)"
+    return out
 
 
 def _with_extras(table: Table) -> Table:
