@@ -233,5 +233,76 @@ def demo(
     raise typer.Exit(run_demo(console, size=size, n_sources=sources, seed=seed))
 
 
+# --------------------------------------------------------------------------- cirasa classify
+class _ClassifyGroup(typer.core.TyperGroup):
+    """`cirasa classify X` runs `cirasa classify catalogue X` unless X names a subcommand (`train`)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["catalogue", *args]
+        return super().parse_args(ctx, args)
+
+
+classify_app = typer.Typer(
+    cls=_ClassifyGroup,
+    help="Classify sources as compact / extended / spurious, with `<n>C_<m>P` labels: "
+    "`cirasa classify CATALOG_OR_IMAGE` or `cirasa classify train`.",
+    no_args_is_help=True,
+)
+app.add_typer(classify_app, name="classify")
+
+
+@classify_app.command(
+    "catalogue", epilog="Example: `cirasa classify catalog-sky.dat --out classified/` or `cirasa classify sky.fits`"
+)
+def classify_catalogue(
+    target: Path = typer.Argument(
+        ..., help="A FITS image (extracted with fitting first) or a caesar catalog-<base>.dat."
+    ),
+    out: Path = typer.Option(Path("."), "--out", help="Output directory."),
+    model: Path | None = typer.Option(None, help="Model stamp (.json) written by `cirasa classify train`."),
+    onnx: Path | None = typer.Option(None, help="An external ONNX model instead (needs onnxruntime)."),
+    truth: Path | None = typer.Option(None, help="Truth table (.ecsv) of a simulated image: confusion against it."),
+) -> None:
+    """Add a class and its probability to every source; write the classified catalogues and a confusion PNG."""
+    from flows.classify import classify_and_write
+    from science.errors import ScienceError
+
+    try:
+        summary = classify_and_write(
+            str(target), str(out), model=str(model) if model else None, onnx=str(onnx) if onnx else None,
+            truth=str(truth) if truth else None,
+        )  # fmt: skip
+    except ScienceError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    counts = ", ".join(f"{n} {c}" for c, n in summary["class_counts"].items())
+    console.print(f"{summary['n_sources']} source(s): {counts}; wrote {', '.join(summary['files'])}")
+
+
+@classify_app.command("train", epilog="Example: `cirasa classify train --out science/classify/models/morphology.json`")
+def classify_train(
+    out: Path = typer.Option(None, "--out", help="Model stamp to write (default: the model shipped in the repo)."),
+    images: int = typer.Option(16, min=1, help="Simulated training images (seeds 1000, 1001, …)."),
+    size: int = typer.Option(1024, min=128, help="Training image side, pixels."),
+    model_version: str = typer.Option("1", help="Version written into the stamp."),
+) -> None:
+    """Train the classifier on seeded simulated images (reproducible) and write it with its stamp."""
+    from science.classify.training import TrainingSpec, train_classifier
+    from science.errors import ScienceError
+    from science.io.classified import DEFAULT_MODEL, write_classifier
+
+    spec = TrainingSpec(seeds=tuple(range(1000, 1000 + images)), size=size)
+    try:
+        classifier, metrics = train_classifier(spec, model_version=model_version)
+    except ScienceError as exc:
+        raise _fail(exc.code, str(exc)) from None
+    path = write_classifier(classifier, out or DEFAULT_MODEL)
+    validation = metrics.get("validation", metrics["training"])
+    console.print(
+        f"trained on {metrics['training']['n_sources']} sources; validation accuracy {validation['accuracy']:.3f}; "
+        f"wrote {path} and {path.with_suffix('.joblib').name}"
+    )
+
+
 if __name__ == "__main__":
     app()
