@@ -40,7 +40,7 @@ def run_demo(console: Console, *, size: int = 1024, n_sources: int = 200, seed: 
 def _run(
     console: Console, config: services.ServiceConfig, *, size: int, n_sources: int, seed: int, started: float
 ) -> int:
-    from flows.plan import cancel_run, cluster_for, plan_with_broker, submit_run, wait_for_run
+    from flows.plan import cancel_session, plan_with_broker, wait_for_session
     from science.io.catalogue import read_island_catalogue
     from science.io.fits import write_image
     from science.io.truth import write_truth
@@ -54,31 +54,35 @@ def _run(
     write_truth(truth, out / "sim_truth.ecsv")
     console.print(f"simulated {image_path.name}: {size}×{size} px, {len(truth)} sources (truth in sim_truth.ecsv)")
 
-    job = JobSpec(name="demo-extraction", inputs=(str(image_path),), cores_min=1, cores_max=2, memory_gib_max=2)
-
+    extraction = out / "extraction"
+    job = JobSpec(
+        name="demo-extraction",
+        inputs=(str(image_path),),
+        cores_min=1,
+        cores_max=2,
+        memory_gib_max=2,
+        output_dir=str(extraction),
+    )
     decision = asyncio.run(plan_with_broker(config.broker_url, job))
     console.print(offers_table(decision.choice.rows, title="Offers from the broker (best first)"))
-    deployment = decision.deployment("extract-image")
-    console.print(f"chosen: [bold green]{decision.work_pool}[/] → deployment [bold]{deployment}[/]")
-
-    parameters = {
-        "image": str(image_path),
-        "output_dir": str(out / "extraction"),
-        "cluster": cluster_for(decision),
-    }
-    flow_run_id = asyncio.run(submit_run(deployment, parameters))
+    session_id = decision.session.meta.uuid if decision.session.meta else ""
+    console.print(
+        f"chosen: [bold green]{decision.work_pool}[/] → the broker runs deployment "
+        f"[bold]{decision.deployment('extract-image')}[/] for session {session_id}"
+    )
     try:
-        with console.status(f"flow run {flow_run_id} of {deployment}: waiting for the work pool's worker…"):
-            outcome = asyncio.run(wait_for_run(flow_run_id))
+        with console.status(f"session {session_id}: waiting for the run on {decision.work_pool}…"):
+            outcome = asyncio.run(wait_for_session(config.broker_url, str(session_id), timeout_s=240))
     except KeyboardInterrupt:
-        asyncio.run(cancel_run(flow_run_id))
+        asyncio.run(cancel_session(config.broker_url, str(session_id)))
         raise
-    console.print(f"flow run {flow_run_id}: [bold]{outcome.state}[/] {outcome.message}")
-    if outcome.state != "COMPLETED":
-        console.print(f"[red]the extraction did not complete; logs: {config.log_dir}")
+    flow_run_id = outcome.flow_run_id or "?"
+    console.print(f"session phases: {' → '.join(outcome.phases_seen)}; flow run {flow_run_id}")
+    if outcome.phase != "COMPLETED":
+        console.print(f"[red]the extraction did not complete: {'; '.join(outcome.messages)}; logs: {config.log_dir}")
         return 1
 
-    summary = json.loads((out / "extraction" / "summary.json").read_text())
+    summary = json.loads((extraction / "summary.json").read_text())
     catalogue_files = [f for f in summary["files"] if f.endswith(".dat")]
     catalogue = read_island_catalogue(catalogue_files[0])
     match = match_to_truth(catalogue, truth, radius_pix=3.0, snr_min=10.0)
@@ -96,7 +100,7 @@ def _run(
         str(image_path),
         str(out / "sim_truth.ecsv"),
         *summary["files"],
-        str(out / "extraction" / "summary.json"),
+        str(extraction / "summary.json"),
     ]:
         console.print(f"  {path}")
     console.rule("Prefect")

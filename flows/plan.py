@@ -22,8 +22,11 @@ from prefect.states import Cancelling
 
 from planner.client import BrokerClient
 from planner.engine.choose import Row
+from planner.engine.sizing import dask_cluster_parameters
 from planner.errors import InvalidTransitionError, NotFoundError
 from planner.planning import JobSpec, PlanDecision, plan
+from planner.wire.kinds import RUN_CONNECTOR
+from planner.wire.models import ScheduledExecutionSession
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 
@@ -35,17 +38,12 @@ class RunOutcome:
     message: str
 
 
-def cluster_for(decision: PlanDecision, max_workers: int = 2) -> dict[str, Any]:
-    """Size the Dask cluster from the accepted offer's cores and memory."""
+def cluster_for(decision: PlanDecision) -> dict[str, Any]:
+    """Size the Dask cluster from the accepted offer's cores and memory (as the broker does)."""
     compute = decision.session.compute
     cores = compute.cores.min if compute and compute.cores and compute.cores.min else 1
     memory = compute.memory.min if compute and compute.memory and compute.memory.min else 1
-    workers = max(1, min(cores, max_workers))
-    return {
-        "workers": workers,
-        "cores_per_worker": max(1, cores // workers),
-        "memory_gib_per_worker": max(memory / workers, 0.5),
-    }
+    return dask_cluster_parameters(cores, memory)
 
 
 def offers_rows(rows: tuple[Row, ...]) -> list[dict[str, Any]]:
@@ -127,3 +125,52 @@ async def wait_for_run(flow_run_id: str, timeout_s: float = 240.0) -> RunOutcome
 async def cancel_run(flow_run_id: str) -> None:
     async with get_client() as client:
         await client.set_flow_run_state(UUID(flow_run_id), Cancelling(), force=True)
+
+
+FINAL_PHASES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "REJECTED", "EXPIRED"})
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """How an accepted session ended, the broker's messages, and the flow run that did the work."""
+
+    session_id: str
+    phase: str
+    messages: tuple[str, ...]
+    flow_run_id: str | None
+    phases_seen: tuple[str, ...]
+
+
+def flow_run_of(session: ScheduledExecutionSession) -> str | None:
+    """The Prefect flow run the broker created for ``session`` (its run connector), if any."""
+    for connector in session.connectors:
+        if connector.get("kind") == RUN_CONNECTOR and connector.get("location"):
+            return str(connector["location"]).rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+async def wait_for_session(
+    broker_url: str, session_id: str, timeout_s: float = 300.0, poll_s: float = 1.0
+) -> SessionOutcome:
+    """Follow an accepted session (the broker runs it) until a final phase or ``timeout_s``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    async with BrokerClient(broker_url) as client:
+        while True:
+            session = await client.get_session(session_id)
+            phase = session.phase.value
+            if not seen or seen[-1] != phase:
+                seen.append(phase)
+            if phase in FINAL_PHASES or time.monotonic() > deadline:
+                messages = tuple(m.message for m in (session.meta.messages if session.meta else []))
+                if phase not in FINAL_PHASES:
+                    messages += (f"no final phase after {timeout_s:.0f} s",)
+                return SessionOutcome(session_id, phase, messages, flow_run_of(session), tuple(seen))
+            await asyncio.sleep(poll_s)
+
+
+async def cancel_session(broker_url: str, session_id: str) -> None:
+    """Ask the broker to cancel an accepted session (it cancels the flow run)."""
+    async with BrokerClient(broker_url) as client:
+        with contextlib.suppress(InvalidTransitionError, NotFoundError):
+            await client.set_phase(session_id, "CANCELLED")

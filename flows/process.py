@@ -1,24 +1,27 @@
 """``process-image``: the caesar-rest job as a flow: plan → extract on the chosen pool → (classify).
 
-The planner task asks the broker for offers and accepts the best; the extraction then runs as a
-child flow run of the chosen pool's ``extract-image`` deployment (a run cannot change its pool, so
-the choice of pool is the choice of deployment).
+The planner task asks the broker for offers and accepts the best; accepting makes the broker start
+the chosen pool's ``extract-image`` deployment (a run cannot change its pool, so the choice of pool
+is the choice of deployment), and this flow follows the session until it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.deployments import run_deployment
 from pydantic import BaseModel, Field
 
-from flows.plan import cluster_for, plan_work_pool
+from flows.plan import plan_work_pool, wait_for_session
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
 from science.extract.params import ExtractionParams
+
+# Extraction parameters the broker's caesar-job options carry (caesar-rest option names).
+CAESAR_NAMES = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid"})
 
 
 class JobResources(BaseModel):
@@ -40,6 +43,7 @@ def process_image(
 ) -> dict[str, Any]:
     """Plan where to run, extract the image there, and return the catalogue summary."""
     logger = get_run_logger()
+    options = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
     job = JobSpec(
         name=f"process-image {Path(image).name}",
         inputs=(image,),
@@ -48,25 +52,21 @@ def process_image(
         memory_gib_min=resources.memory_gib_min,
         memory_gib_max=resources.memory_gib_max,
         duration_minutes=resources.duration_minutes,
+        output_dir=output_dir,
+        options=options,
     )
-    decision = plan_work_pool(FlowSettings().broker_url, job)
-    deployment = decision.deployment("extract-image")
-    logger.info("planner chose work pool %s: running %s", decision.work_pool, deployment)
-    child = run_deployment(
-        name=deployment,
-        parameters={
-            "image": image,
-            "output_dir": output_dir,
-            "params": params.model_dump(mode="json"),
-            "cluster": cluster_for(decision),
-        },
-        timeout=resources.duration_minutes * 60,
-        as_subflow=True,
+    broker_url = FlowSettings().broker_url
+    decision = plan_work_pool(broker_url, job)
+    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
+    logger.info(
+        "planner chose work pool %s; the broker runs %s", decision.work_pool, decision.deployment("extract-image")
     )
-    state = child.state  # type: ignore[union-attr]
-    if state is None or not state.is_completed():
-        name = state.name if state else "unknown"
-        raise RuntimeError(f"extraction on {decision.work_pool} ended {name}: {state.message if state else ''}")
+    outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
+    if outcome.phase != "COMPLETED":
+        raise RuntimeError(
+            f"extraction on {decision.work_pool} ended {outcome.phase}: {'; '.join(outcome.messages) or 'no message'}"
+        )
     summary: dict[str, Any] = json.loads(Path(output_dir, "summary.json").read_text())
     summary["work_pool"] = decision.work_pool
+    summary["flow_run_id"] = outcome.flow_run_id
     return summary

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from planner.client import BrokerClient
 from planner.engine.choose import Choice, NoOfferError, choose
@@ -42,6 +44,8 @@ class JobSpec:
     memory_gib_min: int = 1
     memory_gib_max: int = 2
     duration_minutes: int = 10
+    output_dir: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PlanningFailedError(PlannerError):
@@ -73,7 +77,12 @@ class PlanDecision:
 def build_request(job: JobSpec) -> ExecutionRequest:
     return ExecutionRequest(
         executable=CaesarJobExecutable(
-            kind=kinds.CAESAR_JOB, meta=ComponentMetadata(name=job.name), flow=job.flow, inputs=list(job.inputs)
+            kind=kinds.CAESAR_JOB,
+            meta=ComponentMetadata(name=job.name),
+            flow=job.flow,
+            inputs=list(job.inputs),
+            output_dir=job.output_dir,
+            options=dict(job.options),
         ),
         compute=SimpleComputeResource(
             cores=MinMaxInteger(min=job.cores_min, max=job.cores_max),

@@ -26,7 +26,8 @@ from planner.engine.scoring import ScoringWeights
 from planner.errors import InvalidTransitionError, PlannerError
 from planner.execution import SessionRunner
 from planner.offers import build_session, message_item
-from planner.storage.repository import SqlRepository
+from planner.storage.repository import SessionRecord, SqlRepository
+from planner.wire import kinds
 from planner.wire import models as w
 
 __all__ = ["BrokerService", "allowed_updates", "message_item"]
@@ -159,7 +160,7 @@ class BrokerService:
         elif record.phase in ACTIVE and record.run_id and self.runner.launches(record.platform):
             await self.runner.refresh(record)
             session, record = await self.repository.read_session(uuid)
-        return self._present(session)
+        return self._present(session, record)
 
     async def update_session(
         self, uuid: str, update: w.AbstractUpdate, caller: Caller | None = None
@@ -209,10 +210,10 @@ class BrokerService:
             )
         if target == Phase.ACCEPTED and self.runner.launches(record.platform):
             await self.runner.start(result, record)
-            result = (await self.repository.read_session(uuid))[0]
+            result, record = await self.repository.read_session(uuid)
         elif target == Phase.CANCELLED:
             await self.runner.cancel(record)
-        return self._present(result)
+        return self._present(result, record)
 
     async def direct(
         self, request: w.ExecutionRequest, base_url: str, caller: Caller | None = None
@@ -240,8 +241,23 @@ class BrokerService:
         """Stored offer sets by result and sessions by phase (for /metrics)."""
         return await self.repository.counts()
 
-    def _present(self, session: w.ScheduledExecutionSession) -> w.ScheduledExecutionSession:
+    def _present(
+        self, session: w.ScheduledExecutionSession, record: SessionRecord | None = None
+    ) -> w.ScheduledExecutionSession:
         options = allowed_updates(session.phase)
         meta = session.meta or w.ComponentMetadata()
         meta = meta.model_copy(update={"options": [w.EnumValueOption(path="phase", values=options)] if options else []})
-        return session.model_copy(update={"meta": meta})
+        update: dict[str, object] = {"meta": meta}
+        if record is not None and record.run_id:
+            update["connectors"] = [self._run_connector(record, session.phase)]
+        return session.model_copy(update=update)
+
+    def _run_connector(self, record: SessionRecord, phase: Phase) -> dict[str, str]:
+        """Where the session's run can be followed: its Prefect flow run (the id is the last segment)."""
+        base = getattr(self.runner.launchers.get(record.platform or ""), "api_url", None)
+        return {
+            "kind": kinds.RUN_CONNECTOR,
+            "protocol": "HTTP",
+            "location": f"{base}/flow_runs/{record.run_id}" if base else str(record.run_id),
+            "status": "AVAILABLE" if phase in ACTIVE else "FINISHED",
+        }

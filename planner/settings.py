@@ -88,9 +88,9 @@ class BrokerSettings(BaseSettings):
     )
     poll_interval_s: float = Field(default=2.0, gt=0, description="How often running sessions are refreshed")
     launch_runs: bool = Field(
-        default=False,
-        description="Create the flow run of an accepted caesar job on prefect-pool platforms (the broker runs "
-        "the work); off: the client creates it after accepting, as flows/plan.py does today",
+        default=True,
+        description="Accepting a caesar job creates its flow run (deployment <flow>/<work pool>) and the session "
+        "follows it; off: the client runs the work itself after accepting",
     )
 
     def resolved_database_url(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cirasa import services
-from flows.plan import cluster_for, plan_with_broker, submit_run, wait_for_run
+from flows.plan import plan_with_broker, wait_for_session
 from planner.planning import JobSpec
 from science.io.catalogue import read_island_catalogue
 from science.io.fits import write_image
@@ -23,36 +23,35 @@ pytestmark = [pytest.mark.slurm, pytest.mark.prefect]
 
 
 def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: SlurmInfo, tmp_path: Path) -> None:
-    image, truth = simulate_image(shape=(768, 768), n_sources=80, seed=2026)
+    image, truth = simulate_image(shape=(1024, 1024), n_sources=120, seed=2026)
     image_path = write_image(tmp_path / "field.fits", image)
+    out = tmp_path / "out"
 
     # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
-    job = JobSpec(name="chain", inputs=(str(image_path),), cores_min=3, cores_max=4, memory_gib_max=2)
+    job = JobSpec(
+        name="chain", inputs=(str(image_path),), cores_min=3, cores_max=4, memory_gib_max=2, output_dir=str(out)
+    )
     decision = asyncio.run(plan_with_broker(stack.broker_url, job))
     assert decision.work_pool == "cirasa-slurm"
-    assert decision.session.phase.value == "ACCEPTED"
     rows = {row.platform: row for row in decision.choice.rows}
     assert rows["slurm"].status == "chosen"
     assert rows["slurm"].start_source == "sbatch --test-only"
     assert rows["local"].status == "declined"
     assert "Minimum cores [3] exceeds the limit [2] of platform local" in rows["local"].why
 
-    out = tmp_path / "out"
-    parameters = {
-        "image": str(image_path),
-        "output_dir": str(out),
-        "params": {"tile_size": 384},
-        "cluster": cluster_for(decision),
-    }
-    flow_run_id = asyncio.run(submit_run(decision.deployment("extract-image"), parameters))
-    outcome = asyncio.run(wait_for_run(flow_run_id, timeout_s=300))
-    assert outcome.state == "COMPLETED", f"{outcome.state}: {outcome.message} (logs in {stack.log_dir})"
+    # Accepting made the broker start extract-image/cirasa-slurm; the session follows the flow run.
+    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
+    outcome = asyncio.run(wait_for_session(stack.broker_url, session_id, timeout_s=300))
+    assert outcome.phase == "COMPLETED", f"{outcome.phases_seen}: {outcome.messages} (logs in {stack.log_dir})"
+    order = ["ACCEPTED", "WAITING", "PREPARING", "AVAILABLE", "RUNNING", "RELEASING", "COMPLETED"]
+    assert [order.index(p) for p in outcome.phases_seen] == sorted(order.index(p) for p in outcome.phases_seen)
+    assert outcome.flow_run_id, "the session names no flow run"
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cluster"] == "slurm"
     job_ids = {w["slurm_job_id"] for w in summary["workers"]}
     assert "" not in job_ids, "every tile must have run inside a Slurm job"
-    assert len(summary["workers"]) == 4  # 768² in tiles of 384
+    assert len(summary["workers"]) == 4  # 1024² in tiles of 512
     finished = subprocess.run(["sacct", "-c", "-n", "-P", "-o", "JobID,JobName"], capture_output=True, text=True)
     recorded = {line.split("|")[0]: line.split("|")[1] for line in finished.stdout.splitlines() if "|" in line}
     for job_id in job_ids:

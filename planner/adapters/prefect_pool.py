@@ -7,6 +7,7 @@ configuration (default: this machine).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any
 
 import httpx
 
+from planner.adapters.base import PlatformAdapter
 from planner.engine.lifecycle import LaunchSpec, RunStatus, phase_from_prefect
 from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest, StartBand
+from planner.engine.sizing import dask_cluster_parameters
 from planner.errors import NotFoundError, PlatformRejectedError, PlatformUnavailableError
 from planner.wire import kinds
 
@@ -112,18 +115,28 @@ FLOW_PARAMS = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid"})
 
 
 def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
-    """Parameters of the extract-image flow for a caesar job: image, output_dir, extraction params."""
+    """Parameters of the job's flow: the image(s), output_dir, extraction params, and a Dask
+    cluster sized by the accepted offer. ``survey-reprocess`` takes every input; the others the first."""
     executable = spec.executable
     inputs = executable.get("inputs") or []
     options = executable.get("options") or {}
     if not isinstance(inputs, list) or not inputs or not isinstance(options, dict):
         raise PlatformRejectedError(f"session {spec.session_id}: a caesar job needs inputs (image paths)")
     output_dir = executable.get("output_dir") or options.get("output_dir")
-    parameters: dict[str, Any] = {"image": str(inputs[0]), "output_dir": str(output_dir)}
+    parameters: dict[str, Any] = {"output_dir": str(output_dir)}
+    if executable.get("flow") == "survey-reprocess":
+        parameters["selection"] = {"images": [str(i) for i in inputs]}
+    else:
+        parameters["image"] = str(inputs[0])
     params = {k: v for k, v in options.items() if k in FLOW_PARAMS}
     if params:
         parameters["params"] = params
+    parameters["cluster"] = dask_cluster_parameters(spec.cores, spec.memory_gib)
     return parameters
+
+
+RETRIES = 5
+RETRY_STATUSES = frozenset({408, 429, 502, 503})
 
 
 class _Launching:
@@ -139,9 +152,15 @@ class _Launching:
         return self.launch_runs and spec.executable.get("kind") == kinds.CAESAR_JOB
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        """One API call; 408/429/502/503 (Prefect on SQLite answers 503 when its database is locked)
+        are retried with back-off, which is safe: flow runs are created with an idempotency key."""
         try:
             async with httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s) as client:
-                response = await client.request(method, path, json=body)
+                for attempt in range(RETRIES + 1):
+                    response = await client.request(method, path, json=body)
+                    if response.status_code not in RETRY_STATUSES or attempt == RETRIES:
+                        break
+                    await asyncio.sleep(0.25 * 2**attempt)
         except httpx.HTTPError as exc:
             raise PlatformUnavailableError(
                 f"Prefect API at {self.api_url} unreachable: {type(exc).__name__}: {exc}"
@@ -179,6 +198,48 @@ class _Launching:
 
     async def cancel(self, run_id: str) -> None:
         await self._call("POST", f"/flow_runs/{run_id}/set_state", {"state": {"type": "CANCELLING"}, "force": True})
+
+
+class PrefectRunLauncher(_Launching):
+    """Runs accepted caesar jobs as flow runs of ``<flow>/<work_pool>`` (any platform behind a pool)."""
+
+    def __init__(self, *, work_pool: str, api_url: str | None = None, timeout_s: float = 5.0) -> None:
+        url = api_url or os.environ.get("PREFECT_API_URL")
+        if not url:
+            raise ValueError("PrefectRunLauncher needs api_url or PREFECT_API_URL")
+        self.work_pool = work_pool
+        self.api_url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.launch_runs = True
+
+
+class LaunchThroughPrefect:
+    """A platform read by its own adapter (Slurm, Kubernetes) whose work is started through the
+    Prefect work pool that fronts it: snapshots from ``adapter``, runs from ``launcher``."""
+
+    def __init__(self, adapter: PlatformAdapter, launcher: PrefectRunLauncher) -> None:
+        self.name = adapter.name
+        self.adapter = adapter
+        self.launcher = launcher
+        self.api_url = launcher.api_url
+
+    async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
+        return await self.adapter.snapshot(request)
+
+    def accepts(self, spec: LaunchSpec) -> bool:
+        return self.launcher.accepts(spec)
+
+    async def start(self, spec: LaunchSpec) -> str:
+        return await self.launcher.start(spec)
+
+    async def poll(self, run_id: str) -> RunStatus:
+        return await self.launcher.poll(run_id)
+
+    async def cancel(self, run_id: str) -> None:
+        await self.launcher.cancel(run_id)
+
+    def __repr__(self) -> str:
+        return f"LaunchThroughPrefect({self.adapter!r}, work_pool={self.launcher.work_pool!r})"
 
 
 class PrefectPoolAdapter(_Launching):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import replace
 
 from planner.adapters.base import PlatformAdapter
 from planner.engine.model import PlatformSnapshot, ResourceRequest
 from planner.settings import BrokerSettings, PlatformConfig
+
+logger = logging.getLogger(__name__)
 
 
 class DeclaredPlatform:
@@ -39,6 +43,7 @@ def build_adapter(platform: PlatformConfig, settings: BrokerSettings) -> Platfor
             api_url=settings.prefect_api_url,
             cores=platform.cores,
             memory_gib=platform.memory_gib,
+            launch_runs=settings.launch_runs,
         )
     if platform.kind == "broker":
         from planner.adapters.remote_broker import RemoteBrokerAdapter
@@ -69,11 +74,26 @@ def build_adapter(platform: PlatformConfig, settings: BrokerSettings) -> Platfor
     return SlurmAdapter(name=platform.name, partition=platform.partition or "debug", work_pool=platform.work_pool)
 
 
+def with_launcher(adapter: PlatformAdapter, platform: PlatformConfig, settings: BrokerSettings) -> PlatformAdapter:
+    """Slurm and Kubernetes platforms run their work through the Prefect pool that fronts them;
+    a remote broker runs its own, and a Prefect pool launches by itself."""
+    if not settings.launch_runs or platform.kind not in ("slurm", "kubernetes"):
+        return adapter
+    if not (settings.prefect_api_url or os.environ.get("PREFECT_API_URL")):
+        logger.warning("platform %s: no Prefect API URL, so accepted sessions are left to the client", platform.name)
+        return adapter
+    from planner.adapters.prefect_pool import LaunchThroughPrefect, PrefectRunLauncher
+
+    return LaunchThroughPrefect(
+        adapter, PrefectRunLauncher(work_pool=platform.work_pool, api_url=settings.prefect_api_url)
+    )
+
+
 def build_adapters(settings: BrokerSettings) -> list[PlatformAdapter]:
     """Adapters for the configured platforms (the only place that knows the concrete classes)."""
     adapters: list[PlatformAdapter] = []
     for platform in settings.platforms:
-        adapter = build_adapter(platform, settings)
+        adapter = with_launcher(build_adapter(platform, settings), platform, settings)
         if platform.cost_per_core_hour is not None or platform.data_roots:
             adapter = DeclaredPlatform(
                 adapter, cost_per_core_hour=platform.cost_per_core_hour, data_roots=platform.data_roots

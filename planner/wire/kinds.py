@@ -54,3 +54,7 @@ def normalise_kind(kind: str) -> str:
                 group = "compute"
             return p7(f"{group}/{match['stem']}")
     return kind.strip()
+
+
+# A session's connector to the Prefect flow run that does its work (location ends in the run id).
+RUN_CONNECTOR = "urn:cirasa:connector:prefect-flow-run"

@@ -22,6 +22,7 @@ from planner.adapters.kubernetes import (
     parse_quantity,
     parse_quotas,
 )
+from planner.adapters.prefect_pool import LaunchThroughPrefect
 from planner.adapters.registry import build_adapters
 from planner.engine.model import ResourceRequest
 from planner.errors import PlatformUnavailableError
@@ -183,11 +184,15 @@ def test_kubeconfig_current_context_gives_server_and_token(tmp_path: Path) -> No
 def test_registry_builds_kubernetes_platforms() -> None:
     settings = BrokerSettings(
         config_file=None,
+        prefect_api_url="http://127.0.0.1:9/api",
         platforms=[
             PlatformConfig(name="k8s", kind="kubernetes", namespace="cirasa", work_pool="cirasa-k8s", url="https://k")
         ],
     )
-    (adapter,) = build_adapters(settings)
+    (platform,) = build_adapters(settings)
+    assert isinstance(platform, LaunchThroughPrefect)  # reads Kubernetes, runs work through its Prefect pool
+    assert platform.launcher.work_pool == "cirasa-k8s"
+    adapter = platform.adapter
     assert isinstance(adapter, KubernetesAdapter)
     assert adapter.namespace == "cirasa"
     with pytest.raises(ValueError, match="kind kubernetes needs namespace"):
