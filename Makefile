@@ -21,6 +21,7 @@ venv: $(STAMP)
 
 lock: | venv
 	$(UV) pip compile pyproject.toml --group dev --generate-hashes --python-version 3.11 --no-header -q -o requirements.lock
+	$(UV) pip compile pyproject.toml --group dev --group bench --generate-hashes --python-version 3.11 --no-header -q -o requirements-bench.lock
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -39,8 +40,12 @@ test-fast: venv
 demo: venv
 	$(VENV)/bin/cirasa demo
 
+# `make bench` runs them all; `make bench BENCH="broker planner"` some. The benchmarks add the peers they compare with (sep, photutils, Aegean); `make venv` takes them out again.
 bench: venv
-	$(VENV)/bin/python -m bench
+	$(UV) pip sync -q --python $(PY) requirements-bench.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	@rm -f $(STAMP)
+	$(VENV)/bin/python -m bench $(BENCH)
 
 clean-var:
 	-$(VENV)/bin/cirasa server down

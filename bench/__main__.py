@@ -1,12 +1,20 @@
-"""`python -m bench`: run every benchmark and print where the results went."""
+"""`python -m bench [NAME ...]`: run the benchmarks (all by default); each writes bench/results/."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
-from bench import broker, demo, planner, survey
+BENCHMARKS = ("broker", "planner", "demo", "survey", "extraction", "classification")
 
 if __name__ == "__main__":
-    for module in (broker, planner, demo, survey):
-        document = module.main()
-        print(json.dumps({"benchmark": document["benchmark"], "results": document["results"]}, indent=2))
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    for name in chosen:
+        print(f"== bench {name}", flush=True)
+        document = importlib.import_module(f"bench.{name}").main()
+        if isinstance(document, dict):
+            print(json.dumps({"benchmark": name, "results": document.get("results")}, indent=2, default=str))
