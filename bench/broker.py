@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from bench.machine import machine_info
+from cirasa.services import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 APP = """
@@ -42,12 +42,6 @@ REQUEST = {
     "executable": {"kind": "urn:cirasa:executable:caesar-job", "inputs": ["x.fits"]},
     "compute": {"cores": {"min": 1, "max": 4}, "memory": {"min": 1, "max": 2}},
 }
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _load(url: str, n: int, concurrency: int, make: Any) -> dict[str, float]:
@@ -89,7 +83,7 @@ async def _run(url: str) -> dict[str, Any]:
 def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home:
         Path(home, "bench_app.py").write_text(APP)
-        port = _port()
+        port = free_port()
         env = {**os.environ, "CIRASA_HOME": home, "PYTHONPATH": home}
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "bench_app:app", "--port", str(port), "--log-level", "warning"],

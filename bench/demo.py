@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,15 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from cirasa.services import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CIRASA = str(Path(sys.executable).parent / "cirasa")
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main(runs: int = 2) -> dict[str, Any]:
@@ -33,8 +27,8 @@ def main(runs: int = 2) -> dict[str, Any]:
         env = {
             **os.environ,
             "CIRASA_HOME": home,
-            "CIRASA_PREFECT_PORT": str(_port()),
-            "CIRASA_BROKER_PORT": str(_port()),
+            "CIRASA_PREFECT_PORT": str(free_port()),
+            "CIRASA_BROKER_PORT": str(free_port()),
         }
         for run in range(runs):
             start = time.perf_counter()

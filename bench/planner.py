@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from bench.machine import machine_info
+from cirasa.services import free_port
 from planner.adapters.remote_broker import reject_offers
 from planner.client import BrokerClient
 from planner.engine.choose import NoOfferError, choose
@@ -103,12 +104,6 @@ for i, sub in subs.items():
 """
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class DeadBroker:
     """Accepts connections and never answers."""
 
@@ -164,7 +159,7 @@ def _start_front(
     home: str, base_env: dict[str, str], urls: list[str], timeout_s: float
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """The front broker (``cirasa broker serve``) whose platforms are the remote brokers at ``urls``."""
-    port = _port()
+    port = free_port()
     config = Path(home, f"front{port}.toml")
     config.write_text(_front_config(urls, timeout_s))
     env = {
@@ -247,7 +242,7 @@ def main() -> dict[str, Any]:
         try:
             servers = []
             for indices in groups:
-                port = _port()
+                port = free_port()
                 env = {**remote_env, "BENCH_INDICES": ",".join(map(str, indices))}
                 argv = ["uvicorn", "bench_remote:app", "--port", str(port), "--log-level", "warning"]
                 processes.append(_serve(argv, env, home, Path(home, f"remote{port}.log")))
@@ -259,7 +254,7 @@ def main() -> dict[str, Any]:
             # The goal's set-up: the dead broker hangs, so every answer waits for the time-out.
             # For comparison: the dead broker refuses connections, so the live ones set the pace.
             for scenario, dead_url, timeout_s in (
-                ("dead_refuses", f"http://127.0.0.1:{_port()}", 2.0),
+                ("dead_refuses", f"http://127.0.0.1:{free_port()}", 2.0),
                 ("dead_hangs", dead.url, TIMEOUT_S),
             ):
                 front = _start_front(home, base_env, [*urls, dead_url], timeout_s)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -20,17 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from cirasa.services import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_IMAGES = int(os.environ.get("CIRASA_BENCH_SURVEY_IMAGES", "64"))
 SIZE = int(os.environ.get("CIRASA_BENCH_SURVEY_SIZE", "2048"))
 REPEATS = int(os.environ.get("CIRASA_BENCH_SURVEY_REPEATS", "2"))
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_images(directory: Path) -> list[str]:
@@ -84,7 +78,7 @@ def main() -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="cirasa-bench-survey-") as tmp:
         home = Path(tmp)
-        config = services.ServiceConfig(home=home / "home", prefect_port=_port(), broker_port=_port())
+        config = services.ServiceConfig(home=home / "home", prefect_port=free_port(), broker_port=free_port())
         images = make_images(home / "images")
         services.up(config, workers=("cirasa-slurm",))
         config.apply()

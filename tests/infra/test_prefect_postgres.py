@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cirasa.services import free_port
 from tests.services.postgres import create_database
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_start_server_script_refuses_sqlite() -> None:
@@ -36,7 +30,7 @@ def test_start_server_script_refuses_sqlite() -> None:
 
 def test_prefect_server_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     url = asyncio.run(create_database(postgres_url))
-    port = _port()
+    port = free_port()
     env = {
         **os.environ,
         "CIRASA_PREFECT_DATABASE_URL": url,

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from cirasa.services import free_port
 from planner.adapters.registry import build_adapters
 from planner.adapters.remote_broker import RemoteBrokerAdapter, build_remote_request, build_snapshot
 from planner.api.app import create_app
@@ -40,12 +41,6 @@ def snapshot(name, cores, memory):
 app = create_app(BrokerSettings(platforms=[], config_file=None),
                  adapters=[StaticAdapter(snapshot("far-big", 4, 8)), StaticAdapter(snapshot("far-small", 2, 4))])
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

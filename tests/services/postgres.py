@@ -21,7 +21,6 @@ import logging
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +33,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from cirasa.services import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +104,6 @@ def ensure_installed() -> Path:
     if bindir is None:
         raise PostgresUnavailableError("apt-get installed postgresql but no initdb was found")
     return bindir
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

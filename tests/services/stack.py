@@ -6,13 +6,13 @@ picked at random. Started once per test session; stopped at the end.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cirasa import services
+from cirasa.services import free_port
 
 BROKER_TOML = """
 [[platforms]]
@@ -28,12 +28,6 @@ kind = "slurm"
 work_pool = "cirasa-slurm"
 partition = "debug"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def unavailable(reason: str) -> None:
