@@ -213,7 +213,7 @@ class OnnxScorer:
             raise ModelError("an ONNX model needs the onnxruntime package, which is not installed") from exc
         try:
             self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors: translate at the seam
+        except (RuntimeError, OSError, ValueError) as exc:  # onnxruntime's errors derive from RuntimeError
             raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name
 

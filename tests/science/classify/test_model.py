@@ -12,7 +12,7 @@ from science.classify.catalogue import classify_file
 from science.classify.errors import EmptyCatalogueError, ModelError, ModelVersionError
 from science.classify.features import FEATURE_NAMES
 from science.classify.labels import CLASSES
-from science.classify.model import CLASSIFIED_COLUMNS, SourceClassifier
+from science.classify.model import CLASSIFIED_COLUMNS, OnnxScorer, SourceClassifier
 from science.classify.training import TrainingSpec, build_training_set, train_classifier
 from science.extract.sources import empty_island_table
 from science.io.classified import DEFAULT_MODEL, load_classifier, write_classifier
@@ -101,3 +101,14 @@ def test_the_shipped_model_loads_and_classifies_an_image(tmp_path: Path) -> None
 def test_classifying_an_empty_catalogue_is_a_clear_error(tiny: SourceClassifier) -> None:
     with pytest.raises(EmptyCatalogueError, match="no sources to classify"):
         tiny.classify(empty_island_table(0))
+
+
+def test_an_onnx_model_without_onnxruntime_is_a_clear_error(tmp_path: Path) -> None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelError, match="needs the onnxruntime package"):
+            OnnxScorer(str(tmp_path / "model.onnx"))
+    else:
+        with pytest.raises(ModelError, match="cannot load ONNX model"):
+            OnnxScorer(str(tmp_path / "model.onnx"))
