@@ -13,6 +13,10 @@ from planner.wire.models import EnumValueUpdate, ExecutionRequest, OfferSetRespo
 JSON = "application/json"
 
 
+def _is_json(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith(JSON) and bool(response.content)
+
+
 def _uuid(session_or_url: str) -> str:
     """Accept a session UUID or its URL (the UUID is the last path segment)."""
     return session_or_url.rstrip("/").rsplit("/", 1)[-1]
@@ -48,9 +52,14 @@ class BrokerClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, method: str, path: str, body: Any = None) -> Any:
+    async def _send(self, method: str, path: str, body: Any = None, *, follow: bool = True) -> Any:
         try:
-            response = await self._http.request(method, path, json=body)
+            response = await self._http.request(method, path, json=body, follow_redirects=follow)
+            if response.status_code == 303:
+                # Brokers that answer 303 with the offer set as body save us the GET; others don't.
+                if _is_json(response):
+                    return response.json()
+                response = await self._http.get(response.headers["location"])
         except httpx.HTTPError as exc:
             raise PlatformUnavailableError(
                 f"broker at {self.base_url} unreachable: {type(exc).__name__}: {exc}"
@@ -73,8 +82,9 @@ class BrokerClient:
         raise BrokerClientError(f"{where} answered {response.status_code}: {detail}", status=response.status_code)
 
     async def request_offers(self, request: ExecutionRequest) -> OfferSetResponse:
-        """POST the request (303 is followed) and return the offer set."""
-        data = await self._send("POST", "/requests", request.model_dump(mode="json", by_alias=True, exclude_none=True))
+        """POST the request and return the offer set (the 303's body, or its Location when it has none)."""
+        body = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = await self._send("POST", "/requests", body, follow=False)
         return OfferSetResponse.model_validate(data)
 
     async def get_offer_set(self, uuid: str) -> OfferSetResponse:

@@ -146,6 +146,22 @@ class _Launching:
     timeout_s: float
     work_pool: str
     launch_runs: bool
+    _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient]
+
+    def _client(self) -> httpx.AsyncClient:
+        """One pooled client per event loop (a client cannot move between loops)."""
+        loop = asyncio.get_running_loop()
+        clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = self.__dict__.setdefault("_clients", {})
+        for stale in [other for other in clients if other.is_closed()]:
+            del clients[stale]
+        if loop not in clients:
+            clients[loop] = httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s)
+        return clients[loop]
+
+    async def aclose(self) -> None:
+        client = self.__dict__.get("_clients", {}).pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def accepts(self, spec: LaunchSpec) -> bool:
         """Only caesar jobs, and only when this broker creates the flow runs (``launch_runs``)."""
@@ -155,12 +171,12 @@ class _Launching:
         """One API call; 408/429/502/503 (Prefect on SQLite answers 503 when its database is locked)
         are retried with back-off, which is safe: flow runs are created with an idempotency key."""
         try:
-            async with httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s) as client:
-                for attempt in range(RETRIES + 1):
-                    response = await client.request(method, path, json=body)
-                    if response.status_code not in RETRY_STATUSES or attempt == RETRIES:
-                        break
-                    await asyncio.sleep(0.25 * 2**attempt)
+            client = self._client()
+            for attempt in range(RETRIES + 1):
+                response = await client.request(method, path, json=body)
+                if response.status_code not in RETRY_STATUSES or attempt == RETRIES:
+                    break
+                await asyncio.sleep(0.25 * 2**attempt)
         except httpx.HTTPError as exc:
             raise PlatformUnavailableError(
                 f"Prefect API at {self.api_url} unreachable: {type(exc).__name__}: {exc}"
@@ -274,8 +290,7 @@ class PrefectPoolAdapter(_Launching):
     async def snapshot(self, request: ResourceRequest) -> PlatformSnapshot:
         now = datetime.now(UTC)
         try:
-            async with httpx.AsyncClient(base_url=self.api_url, timeout=self.timeout_s) as client:
-                state = await self.fetch_state(client, now)
+            state = await self.fetch_state(self._client(), now)
         except httpx.HTTPError as exc:
             raise PlatformUnavailableError(
                 f"Prefect API at {self.api_url} unreachable for pool {self.work_pool}: {type(exc).__name__}: {exc}"

@@ -104,6 +104,10 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+            for adapter in chosen:  # adapters that pool connections close them here
+                close = getattr(adapter, "aclose", None) or getattr(getattr(adapter, "adapter", None), "aclose", None)
+                if close is not None:
+                    await close()
             await engine.dispose()
 
     app = FastAPI(
