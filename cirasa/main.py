@@ -247,6 +247,7 @@ classify_app = typer.Typer(
     cls=_ClassifyGroup,
     help="Classify sources as compact / extended / spurious, with `<n>C_<m>P` labels: "
     "`cirasa classify CATALOG_OR_IMAGE` or `cirasa classify train`.",
+    epilog="Example: `cirasa classify catalog-sky.dat --out classified/` or `cirasa classify train`",
     no_args_is_help=True,
 )
 app.add_typer(classify_app, name="classify")

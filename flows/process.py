@@ -1,4 +1,4 @@
-"""``process-image``: the caesar-rest job as a flow: plan → extract on the chosen pool → (classify).
+"""``process-image``: the caesar-rest job as a flow: plan → extract on the chosen pool → classify.
 
 The planner task asks the broker for offers and accepts the best; accepting makes the broker start
 the chosen pool's ``extract-image`` deployment (a run cannot change its pool, so the choice of pool
@@ -15,13 +15,15 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from flows.classify import publish_classification, task_classify_and_write
 from flows.plan import plan_work_pool, wait_for_session
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
 from science.extract.params import ExtractionParams
+from science.io.fits import image_base_name
 
 # Extraction parameters the broker's caesar-job options carry (caesar-rest option names).
-CAESAR_NAMES = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid"})
+CAESAR_NAMES = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid", "fitsources"})
 
 
 class JobResources(BaseModel):
@@ -38,7 +40,7 @@ class JobResources(BaseModel):
 def process_image(
     image: str,
     output_dir: str,
-    params: ExtractionParams = ExtractionParams(tile_size=512),
+    params: ExtractionParams = ExtractionParams(tile_size=512, fitsources=True),
     resources: JobResources = JobResources(),
 ) -> dict[str, Any]:
     """Plan where to run, extract the image there, and return the catalogue summary."""
@@ -69,4 +71,9 @@ def process_image(
     summary: dict[str, Any] = json.loads(Path(output_dir, "summary.json").read_text())
     summary["work_pool"] = decision.work_pool
     summary["flow_run_id"] = outcome.flow_run_id
+    catalogue = Path(output_dir, f"catalog-{image_base_name(image)}.dat")
+    if catalogue.exists():  # caesar writes no catalogue when it finds no source
+        classification = task_classify_and_write(str(catalogue), output_dir, None, None, None)
+        publish_classification(classification)
+        summary["class_counts"] = classification["class_counts"]
     return summary

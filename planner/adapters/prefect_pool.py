@@ -111,7 +111,7 @@ def build_snapshot(
 
 
 # Caesar options that the extract-image flow takes as ExtractionParams fields of the same name.
-FLOW_PARAMS = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid"})
+FLOW_PARAMS = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid", "fitsources"})
 
 
 def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:

@@ -17,13 +17,15 @@ COMMANDS = [
     ["extract"],
     ["plan"],
     ["demo"],
+    ["classify"],
+    ["classify", "train"],
 ]
 
 
 def test_top_level_help_lists_every_command() -> None:
     result = CliRunner().invoke(app, ["--help"], terminal_width=200)
     assert result.exit_code == 0
-    for name in ("server", "broker", "deploy", "simulate", "extract", "plan", "demo"):
+    for name in ("server", "broker", "deploy", "simulate", "extract", "plan", "demo", "classify"):
         assert f" {name} " in result.output
 
 

@@ -30,6 +30,10 @@ def test_process_image_plans_extracts_and_publishes_artifacts(
     assert outcome.state == "COMPLETED", f"{outcome.state}: {outcome.message} (logs in {stack.log_dir})"
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_sources"] > 20
+    classified = (tmp_path / "out" / "catalog_classified-job.dat").read_text().splitlines()
+    rows = [line for line in classified if not line.startswith("#")]
+    assert len(rows) >= summary["n_sources"], "every extracted source gets a class"
+    assert (tmp_path / "out" / "catalog_fitcomp-job.dat").exists(), "process-image fits components"
 
     with httpx.Client(base_url=stack.prefect_api_url) as client:
         artifacts = client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": ["offers"]}}}).json()
@@ -37,7 +41,7 @@ def test_process_image_plans_extracts_and_publishes_artifacts(
         assert offers, "the planner task published no offers table"
         rows = json.loads(offers[0]["data"]) if isinstance(offers[0]["data"], str) else offers[0]["data"]
         assert {row["status"] for row in rows} >= {"chosen"}
-        keys = {"extraction-catalogue", "extraction-overlay"}
+        keys = {"extraction-catalogue", "extraction-overlay", "classification-counts"}
         published = client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": sorted(keys)}}}).json()
         assert keys <= {a["key"] for a in published}
         overlay = next(a for a in published if a["key"] == "extraction-overlay")
