@@ -64,6 +64,43 @@ class ResultStore:
     def done(self, key: str) -> bool:
         return (self.path(key) / "result.json").is_file()
 
+    # A stat-keyed index (path, size, mtime, options, code → result key) lets a re-run skip
+    # finished images without hashing them again; a changed file simply misses the index.
+    def _index_file(self) -> Path:
+        return self.root / "results" / "index.json"
+
+    def _index(self) -> dict[str, dict[str, Any]]:
+        try:
+            index: dict[str, dict[str, Any]] = json.loads(self._index_file().read_text())
+        except (OSError, ValueError):
+            return {}
+        return index
+
+    @staticmethod
+    def _entry(image: str | Path, params: ExtractionParams) -> tuple[str, dict[str, int]]:
+        stat = os.stat(image)
+        name = f"{Path(image).resolve()}|{options_digest(params)}|{code_version()}"
+        return name, {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    def known_key(self, image: str | Path, params: ExtractionParams) -> str | None:
+        """The result key of ``image`` from the index, if the file has not changed since."""
+        name, stat = self._entry(image, params)
+        entry = self._index().get(name)
+        if entry and entry.get("size") == stat["size"] and entry.get("mtime_ns") == stat["mtime_ns"]:
+            return str(entry["key"])
+        return None
+
+    def remember(self, items: list[tuple[str, str]], params: ExtractionParams) -> None:
+        """Add ``(image, key)`` pairs to the index (written atomically)."""
+        index = self._index()
+        for image, key in items:
+            name, stat = self._entry(image, params)
+            index[name] = {**stat, "key": key}
+        self._index_file().parent.mkdir(parents=True, exist_ok=True)
+        partial = self._index_file().with_suffix(f".{uuid.uuid4().hex[:8]}.partial")
+        partial.write_text(json.dumps(index, indent=1))
+        os.replace(partial, self._index_file())
+
     def read(self, key: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads((self.path(key) / "result.json").read_text())
         return result

@@ -17,7 +17,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from flows.clusters import ClusterRequest, open_cluster
-from flows.results import ResultStore, result_key
+from flows.results import ResultStore
 from flows.settings import FlowSettings
 from flows.work import process_image
 from science.extract.params import ExtractionParams
@@ -51,20 +51,26 @@ class SurveySelection(BaseModel):
 def extract_images(
     images: list[str], params: ExtractionParams, output_dir: str, cluster: ClusterRequest
 ) -> tuple[list[dict[str, Any]], int]:
-    """One coarse task: skip finished images, fan the rest out on one Dask cluster."""
+    """One coarse task: skip finished images, fan the rest out on one Dask cluster.
+
+    Images whose key the index knows (unchanged files) and whose result exists are skipped without
+    a cluster; the others are keyed and processed on the workers, in parallel.
+    """
     logger = get_run_logger()
     store = ResultStore(Path(output_dir))
-    keys = {image: result_key(image, params) for image in images}
-    todo = [image for image in images if not store.done(keys[image])]
-    logger.info("%d image(s), %d already done, %d to process", len(images), len(images) - len(todo), len(todo))
+    known = {image: store.known_key(image, params) for image in images}
+    finished = {image: key for image, key in known.items() if key is not None and store.done(key)}
+    todo = [image for image in images if image not in finished]
+    results = {image: store.read(key) for image, key in finished.items()}
+    logger.info("%d image(s), %d already done, %d to process", len(images), len(finished), len(todo))
     if todo:
         spec = cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
         with open_cluster(spec) as client:
-            futures = client.map(
-                process_image, todo, [params] * len(todo), [output_dir] * len(todo), [keys[i] for i in todo], pure=False
-            )
-            client.gather(futures)  # type: ignore[no-untyped-call]
-    return [store.read(keys[image]) for image in images], len(images) - len(todo)
+            futures = client.map(process_image, todo, [params] * len(todo), [output_dir] * len(todo), pure=False)
+            processed: list[dict[str, Any]] = client.gather(futures)  # type: ignore[no-untyped-call]
+        results.update({image: result for image, result in zip(todo, processed, strict=True)})
+        store.remember([(image, result["key"]) for image, result in zip(todo, processed, strict=True)], params)
+    return [results[image] for image in images], len(finished)
 
 
 @task(name="merge-survey-catalogue")

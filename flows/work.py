@@ -13,7 +13,7 @@ from typing import Any
 
 from astropy.table import Table
 
-from flows.results import ResultStore
+from flows.results import ResultStore, result_key
 from science.extract.extractor import extract_file
 from science.extract.params import ExtractionParams
 from science.extract.tiling import Tile, extract_tile
@@ -27,21 +27,27 @@ def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, d
     return extract_tile(image, tile, params), where
 
 
-def process_image(image: str, params: ExtractionParams, root: str, key: str) -> dict[str, Any]:
-    """Run on a Dask worker: extract one image and commit its result under ``key``."""
-    store = ResultStore(Path(root))
-    if store.done(key):
-        return store.read(key)
-    staging = store.staging(key)
+def extract_and_write(image: str, params: ExtractionParams, output_dir: str) -> dict[str, Any]:
+    """Extract one image and write its caesar products into ``output_dir``: the plain work itself."""
     table = extract_file(image, params)
-    files = write_catalogue_products(table, staging, image_base_name(image))
-    result = {
+    files = write_catalogue_products(table, output_dir, image_base_name(image))
+    return {
         "image": image,
-        "key": key,
         "n_sources": len(table),
         "catalogue": files["catalogue"].name if "catalogue" in files else None,
         "host": socket.gethostname(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
     }
+
+
+def process_image(image: str, params: ExtractionParams, root: str) -> dict[str, Any]:
+    """Run on a Dask worker: key the image (content, options, code: hashed here, in parallel),
+    return the stored result when that key is done, else extract and commit it under the key."""
+    store = ResultStore(Path(root))
+    key = result_key(image, params)
+    if store.done(key):
+        return store.read(key)
+    staging = store.staging(key)
+    result = {"key": key, **extract_and_write(image, params, str(staging))}
     store.commit(key, staging, result)
     return store.read(key)
