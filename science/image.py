@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
 
 from science.errors import InvalidImageError, ParameterError
 
@@ -62,7 +61,8 @@ class Beam:
 
 def pixel_scale_deg(wcs: WCS) -> float:
     """Geometric-mean pixel size of a celestial WCS in degrees, ``sqrt(|dX·dY|)``."""
-    scales = proj_plane_pixel_scales(wcs)
+    # astropy.wcs.utils.proj_plane_pixel_scales, without importing astropy.coordinates through that module.
+    scales = np.sqrt((wcs.pixel_scale_matrix**2).sum(axis=0, dtype=float))
     return float(math.sqrt(abs(float(scales[0]) * float(scales[1]))))
 
 

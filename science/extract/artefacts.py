@@ -16,7 +16,6 @@ import logging
 
 import numpy as np
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
 from science.errors import ParameterError
 
@@ -55,6 +54,31 @@ def _detections(
     return np.asarray(xy, float).reshape(-1, 2), np.asarray(peak, float), np.asarray(elong, float), owner
 
 
+def _near_brighter(
+    xy: np.ndarray, peak: np.ndarray, elong: np.ndarray, radius: float, peak_ratio: float, min_elongation: float
+) -> np.ndarray:
+    """Detections within ``radius`` of a positive detection at least ``1 / peak_ratio`` brighter, not beam-shaped.
+
+    Candidate pairs come from a sweep over x (sorted, ``|Δx| ≤ radius``), then the exact distance test
+    ``Δx² + Δy² ≤ radius²``: no k-d tree (and no ``scipy.spatial`` import) needed.
+    """
+    fake = np.zeros(len(peak), bool)
+    bright = np.flatnonzero(peak > 0)
+    if bright.size == 0:
+        return fake
+    order = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[order, 0]
+    lo = np.searchsorted(xs, xy[bright, 0] - radius, side="left")
+    hi = np.searchsorted(xs, xy[bright, 0] + radius, side="right")
+    counts = hi - lo
+    i = np.repeat(bright, counts)
+    j = order[np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - lo, counts)]
+    d = xy[j] - xy[i]
+    hit = ((d**2).sum(axis=1) <= radius**2) & (peak[j] < peak_ratio * peak[i]) & (elong[j] >= min_elongation)
+    fake[j[hit]] = True
+    return fake
+
+
 def flag_artefacts(
     table: Table, *, beam_fwhm_pixels: float, radius_beams: float, peak_ratio: float, min_elongation: float = 1.5
 ) -> int:
@@ -70,13 +94,7 @@ def flag_artefacts(
     if len(table) == 0:
         return 0
     xy, peak, elong, owner = _detections(table, beam_fwhm_pixels)
-    tree = cKDTree(xy)
-    bright = np.flatnonzero(peak > 0)
-    fake = np.zeros(len(peak), bool)
-    radius = radius_beams * beam_fwhm_pixels
-    for i, near in zip(bright, tree.query_ball_point(xy[bright], radius), strict=True):
-        near_arr = np.asarray(near, dtype=np.intp)
-        fake[near_arr[(peak[near_arr] < peak_ratio * peak[i]) & (elong[near_arr] >= min_elongation)]] = True
+    fake = _near_brighter(xy, peak, elong, radius_beams * beam_fwhm_pixels, peak_ratio, min_elongation)
     fake_rows: dict[int, list[bool]] = {}
     for flag, (row, k) in zip(fake, owner, strict=True):
         fake_rows.setdefault(row, []).append(bool(flag))

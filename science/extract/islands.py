@@ -78,14 +78,27 @@ class IslandFinder:
 
     def label(self, z: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Label map of the kept islands (0 = none) and the kept label numbers."""
-        labels, n = ndimage.label(z >= self.merge_thr, structure=FOUR_CONNECTIVITY)
+        labels, _, _, keep = self._label(z)
+        return labels, keep
+
+    def _label(
+        self, z: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Labels, flat indices of every labelled pixel, their labels, and the kept label numbers.
+
+        Counts run over the labelled pixels only (a few per cent of the image), not over the whole map.
+        """
+        mask = z >= self.merge_thr
+        labels, n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=np.int32)
+        inside = np.flatnonzero(mask)
+        flat = labels.ravel()[inside]
         if n == 0:
-            return labels.astype(np.int32), np.empty(0, np.int64)
-        npix = np.bincount(labels.ravel(), minlength=n + 1)
-        seeds = np.bincount(labels.ravel(), weights=(z >= self.seed_thr).ravel(), minlength=n + 1)
+            return labels, inside, flat, np.empty(0, np.int64)
+        npix = np.bincount(flat, minlength=n + 1)
+        seeds = np.bincount(flat[z.ravel()[inside] >= self.seed_thr], minlength=n + 1)
         keep = np.nonzero((npix >= self.min_pixels) & (seeds > 0))[0]
         keep = keep[keep > 0]
-        return labels.astype(np.int32), keep.astype(np.int64)
+        return labels, inside, flat, keep.astype(np.int64)
 
     def find(
         self,
@@ -146,15 +159,13 @@ class IslandFinder:
     ) -> tuple[Table, list[IslandPixels]]:
         """As :meth:`find`, plus the pixels of every island in table row order (for nesting and fitting)."""
         z = maps.significance(data)
-        labels, keep = self.label(z)
+        labels, inside, flat, keep = self._label(z)
         table = empty_island_table(len(keep))
         if len(keep) == 0:
             return table, []
         y0, x0 = origin
         full = full_shape or data.shape
-        inside = np.flatnonzero(labels)
-        flat = labels.ravel()[inside]
-        size = int(labels.max()) + 1
+        size = int(flat.max()) + 1
         yy, xx = np.divmod(inside, data.shape[1])
         yy, xx = yy.astype(np.float64), xx.astype(np.float64)
         vals = np.nan_to_num(data.ravel()[inside].astype(np.float64))
@@ -197,19 +208,23 @@ class IslandFinder:
     ) -> None:
         """Bounding box, scan-order key, edge flag and contour, per island."""
         y0, x0 = origin
-        slices = ndimage.find_objects(labels)
-        for row, lab in enumerate(keep):
+        slices = ndimage.find_objects(labels, max_label=int(keep[-1]))
+        n = len(keep)
+        box = np.empty((n, 4), np.int64)
+        scan = np.empty((n, 2), np.int64)
+        contours = np.empty(n, dtype=object)
+        for row, lab in enumerate(keep.tolist()):
             sy, sx = slices[lab - 1]
             sub = labels[sy, sx] == lab
             first_col = int(np.argmax(sub.any(axis=0)))
             first_row = int(np.argmax(sub[:, first_col]))
-            xmin, xmax = sx.start + x0, sx.stop - 1 + x0
-            ymin, ymax = sy.start + y0, sy.stop - 1 + y0
-            table["xmin"][row], table["xmax"][row] = xmin, xmax
-            table["ymin"][row], table["ymax"][row] = ymin, ymax
-            table["scan_x"][row], table["scan_y"][row] = first_col + sx.start + x0, first_row + sy.start + y0
-            table["edge"][row] = xmin == 0 or ymin == 0 or xmax == full[1] - 1 or ymax == full[0] - 1
-            table["contour"][row] = trace_boundary(sub) + np.array([sx.start + x0, sy.start + y0], np.int32)
+            box[row] = (sx.start + x0, sx.stop - 1 + x0, sy.start + y0, sy.stop - 1 + y0)
+            scan[row] = (first_col + sx.start + x0, first_row + sy.start + y0)
+            contours[row] = trace_boundary(sub) + np.array([sx.start + x0, sy.start + y0], np.int32)
+        table["xmin"], table["xmax"], table["ymin"], table["ymax"] = box.T
+        table["scan_x"], table["scan_y"] = scan.T
+        table["edge"] = (box[:, 0] == 0) | (box[:, 2] == 0) | (box[:, 1] == full[1] - 1) | (box[:, 3] == full[0] - 1)
+        table["contour"] = contours
 
 
 def _island_pixels(

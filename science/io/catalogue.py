@@ -9,7 +9,6 @@ integers). No sources → no catalogue files (as caesar), but the region file is
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from science.errors import InvalidCatalogueError
 from science.extract.components import FIT_QUALITY_LABELS
 from science.extract.sources import CAESAR_COLUMNS, MORPH_LABELS, SOURCENESS_LABELS, empty_island_table
 from science.io.components import write_component_catalogue, write_component_json, write_component_regions
+from science.io.text import dump_json_records, table_rows
 
 __all__ = [
     "CATALOGUE_HEADER",
@@ -117,23 +117,28 @@ def catalogue_paths(out_dir: str | Path, base: str) -> dict[str, Path]:
 
 def island_rows(table: Table) -> Iterator[Mapping[str, Any]]:
     """Rows in caesar file order: each island, then its nested sources named ``S<k>_N<l>``."""
-    for row in table:
+    for row in table_rows(table):
         yield row
-        for k, nested in enumerate(row["nested"], start=1):
+        for k, nested in enumerate(row.get("nested") or (), start=1):
             yield {**nested, "name": f"{row['name']}_N{k}"}
 
 
-def _fmt(value: Any, dtype: str, precision: int) -> str:
+def _conversion(dtype: str, precision: int) -> str:
     if dtype.startswith("U"):
-        return str(value)
+        return "%s"
     if dtype.startswith("i"):
-        return str(int(value))
-    return f"{float(value):.{precision}g}"
+        return "%d"
+    return f"%.{precision}g"
+
+
+# One %-format for a whole line: C++ ostream default precision (6) for columns 1–9, then setprecision(8).
+_ROW_FORMAT = "\t".join(_conversion(dtype, 6 if i < 9 else 8) for i, (_, dtype) in enumerate(CAESAR_COLUMNS))
+_ROW_NAMES = tuple(name for name, _ in CAESAR_COLUMNS)
 
 
 def format_row(row: Mapping[str, Any]) -> str:
     """One catalogue line (no newline): tab separated, 6 significant digits for columns 1–9, 8 after."""
-    return "\t".join(_fmt(row[name], dtype, 6 if i < 9 else 8) for i, (name, dtype) in enumerate(CAESAR_COLUMNS))
+    return _ROW_FORMAT % tuple([row[name] for name in _ROW_NAMES])
 
 
 def write_island_catalogue(table: Table, path: str | Path) -> Path:
@@ -273,18 +278,16 @@ def write_island_json(
 ) -> Path:
     """Write the island JSON (§10.3 subset: no fit, spectral or pixel lists yet), pretty-printed."""
     out = Path(path)
-    doc = {
-        "metadata": {
-            "version": version,
-            "date": dt.datetime.now(dt.UTC).isoformat(),
-            "inputdata": dict(inputdata or {}),
-            "tags": [],
-            "authors": [],
-            "software": [{"name": "cirasa-science", "version": "0.1.0", "authors": []}],
-        },
-        "sources": [_island_json(row) for row in island_rows(table)],
+    metadata = {
+        "version": version,
+        "date": dt.datetime.now(dt.UTC).isoformat(),
+        "inputdata": dict(inputdata or {}),
+        "tags": [],
+        "authors": [],
+        "software": [{"name": "cirasa-science", "version": "0.1.0", "authors": []}],
     }
-    out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    sources = [_island_json(row) for row in island_rows(table)]
+    out.write_text(dump_json_records({"metadata": metadata}, "sources", sources), encoding="utf-8")
     return out
 
 

@@ -7,7 +7,6 @@ columns 1–8 with 6 significant digits, ``setprecision(8)`` from column 9 (``x_
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from astropy.table import Table
 from science.errors import InvalidCatalogueError
 from science.extract.components import COMPONENT_COLUMNS
 from science.extract.sources import MORPH_LABELS
+from science.io.text import dump_json_records, table_rows
 
 __all__ = [
     "COMPONENT_HEADER",
@@ -120,7 +120,7 @@ _REGION_HEADER = (
 
 def component_rows(table: Table) -> Iterator[dict[str, Any]]:
     """Every component of every island (then of its nested sources), with ``name`` set to the island's."""
-    for row in table:
+    for row in table_rows(table):
         for comp in row["components"]:
             yield {**comp, "name": str(row["name"])}
         for k, nested in enumerate(row["nested"], start=1):
@@ -134,16 +134,21 @@ def component_table(table: Table) -> Table:
     return Table({name: np.array([r[name] for r in rows], dtype=dtype) for name, dtype in COMPONENT_COLUMNS})
 
 
-def _fmt(value: Any, dtype: str, precision: int) -> str:
+def _conversion(dtype: str, precision: int) -> str:
     if dtype.startswith("U"):
-        return str(value)
+        return "%s"
     if dtype.startswith("i"):
-        return str(int(value))
-    return f"{float(value):.{precision}g}"
+        return "%d"
+    return f"%.{precision}g"
+
+
+# One %-format for a whole line: 6 significant digits for columns 1–8, then setprecision(8).
+_LINE_FORMAT = "\t".join(_conversion(dtype, 6 if i < 8 else 8) for i, (_, dtype) in enumerate(COMPONENT_COLUMNS))
+_LINE_NAMES = tuple(name for name, _ in COMPONENT_COLUMNS)
 
 
 def _line(comp: Mapping[str, Any]) -> str:
-    return "\t".join(_fmt(comp[name], dtype, 6 if i < 8 else 8) for i, (name, dtype) in enumerate(COMPONENT_COLUMNS))
+    return _LINE_FORMAT % tuple([comp[name] for name in _LINE_NAMES])
 
 
 def write_component_catalogue(table: Table, path: str | Path) -> Path:
@@ -217,8 +222,9 @@ def _json_component(comp: Mapping[str, Any]) -> dict[str, Any]:
 def write_component_json(table: Table, path: str | Path) -> Path:
     """Write ``catalog_fitcomp-<base>.json`` (``{"components": [...]}``, §10.4; ``fluxDensity`` in Jy/beam·px)."""
     out = Path(path)
-    doc = {"components": [_json_component(c) for c in component_rows(table)]}
-    out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    out.write_text(
+        dump_json_records({}, "components", [_json_component(c) for c in component_rows(table)]), encoding="utf-8"
+    )
     return out
 
 
