@@ -88,14 +88,14 @@ def _bilinear(
     return out
 
 
-def _row_median(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    """Exact median along axis 1 of a NaN-free array (one selection instead of ``np.median``'s two)."""
+def _median_in_place(samples: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float64]:
+    """Exact median along axis 1 of a NaN-free array, ``k = n // 2``; partitions the caller's buffer in place."""
     n = samples.shape[1]
-    part = np.partition(samples, n // 2, axis=1)
-    upper = part[:, n // 2].astype(np.float64)
+    samples.partition(k, axis=1)
+    upper = samples[:, k].astype(np.float64)
     if n % 2:
         return upper
-    lower = part[:, : n // 2].max(axis=1).astype(np.float64)
+    lower = samples[:, :k].max(axis=1).astype(np.float64)
     result: npt.NDArray[np.float64] = 0.5 * (lower + upper)
     return result
 
@@ -208,7 +208,7 @@ class BackgroundEstimator:
         level_grid, rms_grid = self._grid_stats(data, cy, cx, box)
         level = _bilinear(level_grid, cy, cx, data.shape)
         if self.second_pass:
-            _, rms_grid = self._grid_stats((data - level).astype(np.float32), cy, cx, box)
+            _, rms_grid = self._grid_stats((data - level).astype(np.float32, copy=False), cy, cx, box)
         rms = _bilinear(rms_grid, cy, cx, data.shape)
         return BackgroundMaps(level, rms)
 
@@ -231,14 +231,21 @@ class BackgroundEstimator:
         level = np.full((cy.size, cx.size), np.nan)
         rms = np.full((cy.size, cx.size), np.nan)
 
+        k = box * box // 2
+        # Box rows whose pixel rows are all finite take the NaN-free path (flags computed once per image).
+        finite_rows = np.isfinite(data).all(axis=1)
+
         def one_row(i: int) -> None:
             c = cy[i]
             block = data[c - half : c - half + box]
             windows = sliding_window_view(block, box, axis=1)[:, cx - half]  # (box, ngx, box)
             samples = np.ascontiguousarray(windows.transpose(1, 0, 2)).reshape(cx.size, box * box)
-            if np.isfinite(samples).all():
-                med = _row_median(samples)
-                mad = _row_median(np.abs(samples - med[:, None].astype(np.float32)))
+            if finite_rows[c - half : c - half + box].all():
+                med = _median_in_place(samples, k)
+                # The deviations' multiset does not depend on the order the selection left: reuse the buffer.
+                np.subtract(samples, med[:, None].astype(np.float32), out=samples)
+                np.abs(samples, out=samples)
+                mad = _median_in_place(samples, k)
             else:
                 count = np.isfinite(samples).sum(axis=1)
                 ok = count >= self.min_pixels
