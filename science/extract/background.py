@@ -233,7 +233,7 @@ class BackgroundEstimator:
 
         k = box * box // 2
         # Box rows whose pixel rows are all finite take the NaN-free path (flags computed once per image).
-        finite_rows = np.isfinite(data).all(axis=1)
+        finite_rows: npt.NDArray[np.bool_] = np.asarray(np.isfinite(data).all(axis=1))
 
         def one_row(i: int) -> None:
             c = cy[i]
