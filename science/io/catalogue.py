@@ -21,7 +21,7 @@ from science.errors import InvalidCatalogueError
 from science.extract.components import FIT_QUALITY_LABELS
 from science.extract.sources import CAESAR_COLUMNS, MORPH_LABELS, SOURCENESS_LABELS, empty_island_table
 from science.io.components import write_component_catalogue, write_component_json, write_component_regions
-from science.io.text import dump_json_records, table_rows
+from science.io.text import table_rows, write_json_records
 
 __all__ = [
     "CATALOGUE_HEADER",
@@ -286,9 +286,7 @@ def write_island_json(
         "authors": [],
         "software": [{"name": "cirasa-science", "version": "0.1.0", "authors": []}],
     }
-    sources = [_island_json(row) for row in island_rows(table)]
-    out.write_text(dump_json_records({"metadata": metadata}, "sources", sources), encoding="utf-8")
-    return out
+    return write_json_records(out, {"metadata": metadata}, "sources", (_island_json(row) for row in island_rows(table)))
 
 
 def write_catalogue_products(

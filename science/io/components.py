@@ -17,7 +17,7 @@ from astropy.table import Table
 from science.errors import InvalidCatalogueError
 from science.extract.components import COMPONENT_COLUMNS
 from science.extract.sources import MORPH_LABELS
-from science.io.text import dump_json_records, table_rows
+from science.io.text import table_rows, write_json_records
 
 __all__ = [
     "COMPONENT_HEADER",
@@ -221,11 +221,7 @@ def _json_component(comp: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_component_json(table: Table, path: str | Path) -> Path:
     """Write ``catalog_fitcomp-<base>.json`` (``{"components": [...]}``, §10.4; ``fluxDensity`` in Jy/beam·px)."""
-    out = Path(path)
-    out.write_text(
-        dump_json_records({}, "components", [_json_component(c) for c in component_rows(table)]), encoding="utf-8"
-    )
-    return out
+    return write_json_records(Path(path), {}, "components", (_json_component(c) for c in component_rows(table)))
 
 
 def write_component_regions(table: Table, path: str | Path) -> Path:
