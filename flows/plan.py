@@ -108,7 +108,7 @@ async def submit_run(deployment: str, parameters: dict[str, Any]) -> str:
     return str(flow_run.id)
 
 
-async def wait_for_run(flow_run_id: str, timeout_s: float = 240.0) -> RunOutcome:
+async def wait_for_run(flow_run_id: str, timeout_s: float = 240.0, poll_s: float = 0.25) -> RunOutcome:
     """Poll a flow run until it reaches a final state or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     async with get_client() as client:
@@ -119,7 +119,7 @@ async def wait_for_run(flow_run_id: str, timeout_s: float = 240.0) -> RunOutcome
                 return RunOutcome(flow_run_id, name, (state.message or "") if state else "")
             if time.monotonic() > deadline:
                 return RunOutcome(flow_run_id, name, f"no final state after {timeout_s:.0f} s")
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(poll_s)
 
 
 async def cancel_run(flow_run_id: str) -> None:
