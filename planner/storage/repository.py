@@ -22,13 +22,14 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from planner.engine.request import parse_duration, parse_interval
 from planner.errors import NotFoundError, PlannerError, TransientError
 from planner.storage import tables
 from planner.wire.models import MessageItem, OfferSetResponse, ScheduledExecutionSession, SimpleExecutionSessionPhase
@@ -265,7 +266,11 @@ class SqlRepository:
             When the database fails.
         """
         c = tables.sessions.c
-        live = (c.phase != Phase.OFFERED.value) | (c.expires.is_(None)) | (c.expires > now)
+        offered = c.phase == Phase.OFFERED.value
+        live_offer = offered & (c.expires.is_(None) | (c.expires > now))
+        # An accepted session holds while its run is tracked, else until its slot ends.
+        live_session = ~offered & (c.run_id.is_not(None) | c.holds_until.is_(None) | (c.holds_until > now))
+        live = live_offer | live_session
         statement = (
             select(c.platform, func.coalesce(func.sum(c.cores), 0), func.coalesce(func.sum(c.memory_gib), 0.0))
             .where(c.phase.in_(sorted(p.value for p in phases)), c.platform.is_not(None), live)
@@ -351,7 +356,22 @@ def _session_row(session: ScheduledExecutionSession, offer_set_id: str, position
         "cores": compute.cores.min if compute and compute.cores else None,
         "memory_gib": compute.memory.min if compute and compute.memory else None,
         "document": session.model_dump(mode="json", by_alias=True),
+        "holds_until": slot_end(session),
     }
+
+
+def slot_end(session: ScheduledExecutionSession) -> datetime | None:
+    """When the offered slot ends, releasing included (None when the offer does not say)."""
+    schedule = session.schedule
+    try:
+        if schedule and schedule.releasing and schedule.releasing.start:
+            end = parse_interval(schedule.releasing.start)[1]
+            return end + (parse_duration(schedule.releasing.duration) if schedule.releasing.duration else timedelta(0))
+        if schedule and schedule.available and schedule.available.start and schedule.available.duration:
+            return parse_interval(schedule.available.start)[1] + parse_duration(schedule.available.duration)
+    except ValueError:
+        return None
+    return None
 
 
 def _session_from_row(row: Row[Any]) -> ScheduledExecutionSession:

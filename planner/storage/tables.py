@@ -98,6 +98,12 @@ sessions = Table(
     Column("owner", String(200), nullable=True, comment="who asked (None when auth is off)"),
     Column("run_id", String(200), nullable=True, comment="the platform's id of the run (e.g. a flow run)"),
     Column("messages", JSON(), nullable=True, comment="message items added after the session was stored"),
+    Column(
+        "holds_until",
+        UTCDateTime(),
+        nullable=True,
+        comment="end of the offered slot (releasing included); no hold after it unless a run is tracked",
+    ),
     Index(None, "offer_set_id", "position"),
     Index(None, "phase", "expires"),
     Index(None, "work_pool", "phase"),

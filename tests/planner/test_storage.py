@@ -295,3 +295,26 @@ async def test_database_errors_become_storage_error(tmp_path: Path) -> None:
 def test_upgrade_of_unreachable_database_raises_storage_error() -> None:
     with pytest.raises(StorageError, match="cannot migrate"):
         upgrade("postgresql://nobody@127.0.0.1:1/none")
+
+
+async def test_accepted_sessions_hold_capacity_until_their_slot_ends_unless_a_run_is_tracked(
+    repository: SqlRepository,
+) -> None:
+    slot = w.ScheduledExecutionSchedule(
+        available=w.ScheduleInstant(start="2026-10-05T08:05:00+00:00/PT60S", duration="PT10M"),
+        releasing=w.ScheduleInstant(start="2026-10-05T08:16:00+00:00", duration="PT2M"),
+    )
+    accepted = []
+    for _ in range(2):  # one offer set each, so that accepting one does not reject the other
+        offer_set, sessions = build_offer_set(T0 + timedelta(minutes=5))
+        session = sessions[0].model_copy(update={"schedule": slot})
+        await repository.add_offer_set(offer_set.model_copy(update={"offers": [session]}), [session])
+        await repository.transition(uid(session), frozenset({Phase.OFFERED}), Phase.ACCEPTED, now=T0)
+        accepted.append(session)
+    await repository.set_run(uid(accepted[0]), "flow-run-1")  # the broker runs this one itself
+    phases = frozenset({Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.RUNNING})
+
+    during = {platform: cores for platform, cores, _ in await repository.holdings(phases, T0 + timedelta(minutes=10))}
+    assert during == {"p0": 8}  # both sessions are on platform p0 (4 cores each), inside their slot
+    after = {platform: cores for platform, cores, _ in await repository.holdings(phases, T0 + timedelta(minutes=19))}
+    assert after == {"p0": 4}, "only the session whose run is tracked still holds after its slot (08:18)"
