@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from pathlib import Path
 
 import typer
@@ -75,15 +74,18 @@ def broker_serve(
     import uvicorn
 
     from planner.api.app import create_app
+    from planner.errors import PlannerError
     from planner.settings import BrokerSettings
 
     overrides: dict[str, object] = {"host": host, "port": port}
     if config_file is not None:
         overrides["config_file"] = config_file
     settings = BrokerSettings(**overrides)  # type: ignore[arg-type]
-    if host in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger(__name__).warning("broker listens on loopback only, without authentication")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    try:
+        broker = create_app(settings)  # refuses to listen beyond loopback without tokens
+    except PlannerError as exc:
+        raise _fail(exc.code, exc.detail) from None
+    uvicorn.run(broker, host=host, port=port, log_level="info")
 
 
 @app.command(epilog="Example: `cirasa simulate sky.fits --size 1024 --sources 200 --seed 7`")

@@ -42,3 +42,10 @@ def test_extract_on_a_missing_file_is_a_clear_error(tmp_path: pytest.TempPathFac
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "x.fits" in result.output
+
+
+def test_broker_refuses_to_listen_beyond_loopback_without_tokens() -> None:
+    result = CliRunner().invoke(app, ["broker", "serve", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "insecure-exposure" in result.output
