@@ -187,7 +187,9 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
         cluster = LocalCluster(**build_local_cluster_kwargs(spec))  # type: ignore[no-untyped-call]
     try:
         if spec.kind == "slurm":
-            # adapt (not scale) so that a lost worker job is resubmitted and its work recomputed
+            # scale now (adapt would wait for its first tick), then adapt so that a lost worker job is
+            # resubmitted and its work recomputed
+            cluster.scale(spec.workers)
             cluster.adapt(minimum=spec.workers, maximum=spec.workers, interval="1s")
         with Client(cluster) as client:  # type: ignore[no-untyped-call]
             _wait_for_first_worker(client, cluster, spec)
