@@ -21,7 +21,7 @@ from science.errors import InvalidCatalogueError
 from science.extract.components import FIT_QUALITY_LABELS
 from science.extract.sources import CAESAR_COLUMNS, MORPH_LABELS, SOURCENESS_LABELS, empty_island_table
 from science.io.components import write_component_catalogue, write_component_json, write_component_regions
-from science.io.text import table_rows, write_json_records
+from science.io.text import row_format, table_rows, write_json_records
 
 __all__ = [
     "CATALOGUE_HEADER",
@@ -123,17 +123,8 @@ def island_rows(table: Table) -> Iterator[Mapping[str, Any]]:
             yield {**nested, "name": f"{row['name']}_N{k}"}
 
 
-def _conversion(dtype: str, precision: int) -> str:
-    if dtype.startswith("U"):
-        return "%s"
-    if dtype.startswith("i"):
-        return "%d"
-    return f"%.{precision}g"
-
-
-# One %-format for a whole line: C++ ostream default precision (6) for columns 1–9, then setprecision(8).
-_ROW_FORMAT = "\t".join(_conversion(dtype, 6 if i < 9 else 8) for i, (_, dtype) in enumerate(CAESAR_COLUMNS))
-_ROW_NAMES = tuple(name for name, _ in CAESAR_COLUMNS)
+# C++ ostream default precision (6) for columns 1–9, then setprecision(8).
+_ROW_FORMAT, _ROW_NAMES = row_format(CAESAR_COLUMNS, 9)
 
 
 def format_row(row: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ from astropy.table import Table
 from science.errors import InvalidCatalogueError
 from science.extract.components import COMPONENT_COLUMNS
 from science.extract.sources import MORPH_LABELS
-from science.io.text import table_rows, write_json_records
+from science.io.text import row_format, table_rows, write_json_records
 
 __all__ = [
     "COMPONENT_HEADER",
@@ -134,17 +134,8 @@ def component_table(table: Table) -> Table:
     return Table({name: np.array([r[name] for r in rows], dtype=dtype) for name, dtype in COMPONENT_COLUMNS})
 
 
-def _conversion(dtype: str, precision: int) -> str:
-    if dtype.startswith("U"):
-        return "%s"
-    if dtype.startswith("i"):
-        return "%d"
-    return f"%.{precision}g"
-
-
-# One %-format for a whole line: 6 significant digits for columns 1–8, then setprecision(8).
-_LINE_FORMAT = "\t".join(_conversion(dtype, 6 if i < 8 else 8) for i, (_, dtype) in enumerate(COMPONENT_COLUMNS))
-_LINE_NAMES = tuple(name for name, _ in COMPONENT_COLUMNS)
+# 6 significant digits for columns 1–8, then setprecision(8).
+_LINE_FORMAT, _LINE_NAMES = row_format(COMPONENT_COLUMNS, 8)
 
 
 def _line(comp: Mapping[str, Any]) -> str:

@@ -1,15 +1,17 @@
-"""Helpers shared by the catalogue writers: table rows as plain dicts, JSON with one record per line."""
+"""Helpers shared by the catalogue writers: table rows as plain dicts, caesar's ASCII row format
+(tab separated; 6 significant digits for the first columns, then ``setprecision(8)``), JSON with one
+record per line."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from astropy.table import Table
 
-__all__ = ["table_rows", "write_json_records"]
+__all__ = ["row_format", "table_rows", "write_json_records"]
 
 
 def table_rows(table: Table) -> Iterator[dict[str, Any]]:
@@ -39,3 +41,22 @@ def write_json_records(path: Path, head: Mapping[str, Any], key: str, records: I
             sep = ",\n    "
         fh.write("\n  ]\n}\n" if sep != "\n    " else "]\n}\n")
     return path
+
+
+def _conversion(dtype: str, precision: int) -> str:
+    if dtype.startswith("U"):
+        return "%s"
+    if dtype.startswith("i"):
+        return "%d"
+    return f"%.{precision}g"
+
+
+def row_format(columns: Sequence[tuple[str, str]], default_precision_columns: int) -> tuple[str, tuple[str, ...]]:
+    """One %-format for a whole line, and the column names in order.
+
+    ``default_precision_columns`` columns use 6 significant digits; the rest use 8.
+    """
+    fmt = "\t".join(
+        _conversion(dtype, 6 if i < default_precision_columns else 8) for i, (_, dtype) in enumerate(columns)
+    )
+    return fmt, tuple(name for name, _ in columns)
