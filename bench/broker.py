@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from bench.machine import machine_info
-from cirasa.services import free_port
+from cirasa.services import free_port, wait_healthy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 APP = """
@@ -92,12 +92,7 @@ def main() -> dict[str, Any]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_healthy(f"{url}/healthz", server, timeout_s=30)
             results = asyncio.run(_run(url))
         finally:
             server.terminate()

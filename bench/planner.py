@@ -28,10 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench.machine import machine_info
-from cirasa.services import free_port
+from cirasa.services import free_port, wait_healthy
 from planner.adapters.remote_broker import reject_offers
 from planner.client import BrokerClient
 from planner.engine.choose import NoOfferError, choose
@@ -141,20 +139,6 @@ def _serve(argv: list[str], env: dict[str, str], cwd: str, log: Path) -> subproc
         return subprocess.Popen([sys.executable, "-m", *argv], env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: server exited {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not healthy after {timeout_s} s")
-
-
 def _start_front(
     home: str, base_env: dict[str, str], urls: list[str], timeout_s: float
 ) -> tuple[str, subprocess.Popen[bytes]]:
@@ -170,7 +154,7 @@ def _start_front(
     argv = ["cirasa.main", "broker", "serve", "--port", str(port), "--config", str(config)]
     process = _serve(argv, env, str(ROOT), Path(home, f"front{port}.log"))
     url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, process)
+    wait_healthy(url + "/healthz", process)
     return url, process
 
 
@@ -249,7 +233,7 @@ def main() -> dict[str, Any]:
                 servers.append((f"http://127.0.0.1:{port}", processes[-1]))
                 urls += [f"http://127.0.0.1:{port}/b{i}" for i in indices]
             for url, process in servers:
-                _wait_healthy(url, process)
+                wait_healthy(url + "/healthz", process)
             results = {}
             # The goal's set-up: the dead broker hangs, so every answer waits for the time-out.
             # For comparison: the dead broker refuses connections, so the live ones set the pace.

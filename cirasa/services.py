@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -203,6 +204,26 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
 
 
+def wait_healthy(url: str, process: subprocess.Popen[Any] | None = None, timeout_s: float = 60.0) -> None:
+    """Wait until ``GET url`` answers 200.
+
+    Raises
+    ------
+    RuntimeError
+        When ``process`` (the server being waited for) exits first.
+    TimeoutError
+        When ``timeout_s`` passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with status {process.returncode}")
+        if http_ok(url):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout_s:g} s")
+
+
 def http_ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2.0).status_code == 200
@@ -265,7 +286,7 @@ def up(config: ServiceConfig, *, with_slurm: bool = True, workers: tuple[str, ..
     start_process(
         config, "prefect-server", [_bin("prefect"), "server", "start", "--analytics-off"], port=config.prefect_port
     )
-    wait_until(lambda: http_ok(f"{config.prefect_api_url}/health"), 90, "Prefect server")
+    wait_healthy(f"{config.prefect_api_url}/health", timeout_s=90)
     status["prefect-server"] = config.prefect_ui_url
     deploy(config)
     for pool in workers:
@@ -283,7 +304,7 @@ def up(config: ServiceConfig, *, with_slurm: bool = True, workers: tuple[str, ..
         [_bin("cirasa"), "broker", "serve", "--host", config.host, "--port", str(config.broker_port)],
         port=config.broker_port,
     )
-    wait_until(lambda: http_ok(f"{config.broker_url}/healthz"), 30, "broker")
+    wait_healthy(f"{config.broker_url}/healthz", timeout_s=30)
     status["broker"] = config.broker_url
     return status
 

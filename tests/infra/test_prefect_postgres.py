@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cirasa.services import free_port
+from cirasa.services import free_port, wait_healthy
 from tests.services.postgres import create_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,16 +49,11 @@ def test_prefect_server_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     )
     api = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
+        try:
+            wait_healthy(f"{api}/health", server, timeout_s=90)
+        except (RuntimeError, TimeoutError) as exc:
             pytest.fail(
-                f"Prefect on PostgreSQL did not become healthy: {(tmp_path / 'server.log').read_text()[-2000:]}"
+                f"Prefect on PostgreSQL did not become healthy ({exc}): {(tmp_path / 'server.log').read_text()[-2000:]}"
             )
         settings = httpx.get(f"{api}/admin/settings").json()
         assert settings["server"]["database"]["connection_url"] == "**********"  # a secret, shown masked

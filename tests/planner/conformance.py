@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import yaml
 
+from cirasa.services import free_port, wait_healthy
 from planner.wire import codecs, kinds
-from tests.services.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
@@ -45,16 +45,10 @@ def serve_broker(tmp: Path, **settings: str) -> Iterator[str]:
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"broker did not start: {(tmp / 'broker.log').read_text()[-2000:]}")
-            time.sleep(0.1)
+        try:
+            wait_healthy(f"{url}/healthz", process, timeout_s=30)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"broker did not start ({exc}): {(tmp / 'broker.log').read_text()[-2000:]}") from exc
         yield url
     finally:
         process.terminate()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from cirasa.services import free_port
+from cirasa.services import free_port, wait_healthy
 from planner.adapters.registry import build_adapters
 from planner.adapters.remote_broker import RemoteBrokerAdapter, build_remote_request, build_snapshot
 from planner.api.app import create_app
@@ -59,16 +59,10 @@ def remote_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = subprocess.Popen(argv, env=env, cwd=home, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"remote broker did not start (exit {server.poll()})")
-            time.sleep(0.1)
+        try:
+            wait_healthy(f"{url}/healthz", server, timeout_s=30)
+        except (RuntimeError, TimeoutError) as exc:
+            pytest.fail(f"remote broker did not start: {exc}")
         yield url
     finally:
         server.terminate()
