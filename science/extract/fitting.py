@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +31,12 @@ import numpy as np
 import numpy.typing as npt
 from astropy.table import Table
 from astropy.wcs import WCS
-from scipy import ndimage
 
 from science.errors import ParameterError
 from science.extract.components import ComponentGeometry, component_records
 from science.extract.gaussian import NPAR, FitOutcome, fit_batch, fit_one
 from science.extract.islands import IslandPixels
+from science.extract.starts import Seeds, beam_starts, island_seeds, moment_starts
 from science.image import FWHM_TO_SIGMA, Beam
 
 __all__ = ["GaussianFitter"]
@@ -41,6 +44,9 @@ __all__ = ["GaussianFitter"]
 logger = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
+
+#: Islands fitted together in one vectorised batch.
+CHUNK = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +84,8 @@ class GaussianFitter:
         to the beam (a point-source model, so ``S = Speak``); caesar leaves the shape free (False).
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
+    threads
+        Threads fitting batches of islands (default: all cores); results do not depend on it.
 
     Raises
     ------
@@ -100,6 +108,7 @@ class GaussianFitter:
         peak_kernel: int = 7,
         fix_unresolved: bool = True,
         resolved_nsigma: float = 2.5,
+        threads: int | None = None,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0 or peak_kernel < 1:
             raise ParameterError("need max_components ≥ 1, max_nbeams > 0, nretries ≥ 0 and peak_kernel ≥ 1")
@@ -117,6 +126,7 @@ class GaussianFitter:
         self.peak_kernel = int(peak_kernel)
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
         self.free_axis_ratio: dict[int, float] = {}
 
@@ -130,66 +140,40 @@ class GaussianFitter:
     # ------------------------------------------------------------------ seeds and starts
     def peaks(self, island: IslandPixels) -> list[tuple[float, float, float]]:
         """Seed peaks ``(value, x, y)``, brightest first, at most ``max_components``."""
-        xi, yi = island.x.astype(np.int64), island.y.astype(np.int64)
-        x0, y0 = xi.min(), yi.min()
-        grid = np.full((yi.max() - y0 + 1, xi.max() - x0 + 1), -np.inf)
-        grid[yi - y0, xi - x0] = island.value
-        local = ndimage.maximum_filter(grid, size=self.peak_kernel, mode="constant", cval=-np.inf)
-        is_peak = (island.value >= local[yi - y0, xi - x0]) & (island.z >= self.peak_zthr)
-        idx = np.flatnonzero(is_peak)
-        idx = idx[np.argsort(-island.value[idx], kind="stable")][: self.max_components]
-        if idx.size == 0:
-            idx = np.array([int(np.argmax(island.value))])
-        return [(float(island.value[i]), float(island.x[i]), float(island.y[i])) for i in idx]
+        return self._seeds([island]).of(0)
 
-    def _moments_start(self, island: IslandPixels, beam: tuple[float, float, float]) -> F64:
-        w = np.clip(island.value, 0.0, None)
-        amp = float(island.value.max())
-        if w.sum() <= 0:
-            return np.array([amp, island.x.mean(), island.y.mean(), beam[0], beam[1], beam[2]])
-        xc, yc = np.average(island.x, weights=w), np.average(island.y, weights=w)
-        cxx = np.average((island.x - xc) ** 2, weights=w)
-        cyy = np.average((island.y - yc) ** 2, weights=w)
-        cxy = np.average((island.x - xc) * (island.y - yc), weights=w)
-        evals, evecs = np.linalg.eigh(np.array([[cxx, cxy], [cxy, cyy]]))
-        theta = math.atan2(evecs[1, 1], evecs[0, 1])
-        frac = min(max(float(island.value.min()) / amp, 1e-3), 0.9)
-        lnf = -math.log(frac)
-        shrink = math.sqrt(max(1.0 - lnf * frac / (1.0 - frac), 0.05))
-        smaj = max(math.sqrt(max(evals[1], 1e-6)) / shrink, beam[0])
-        smin = max(math.sqrt(max(evals[0], 1e-6)) / shrink, beam[1])
-        return np.array([amp, xc, yc, smaj, smin, theta])
+    def _seeds(self, islands: list[IslandPixels]) -> Seeds:
+        return island_seeds(islands, kernel=self.peak_kernel, zthr=self.peak_zthr, max_components=self.max_components)
 
     def start(self, island: IslandPixels, beam: tuple[float, float, float]) -> _Start:
         """Start values and bounds for ``island``; ``beam`` is ``(σ_maj, σ_min, θ)`` in pixels/radians."""
-        peaks = self.peaks(island)
-        if len(peaks) == 1:
-            p0 = self._moments_start(island, beam)
-        else:
-            p0 = np.concatenate([[v, x, y, beam[0], beam[1], beam[2]] for v, x, y in peaks])
-        comp = p0.reshape(-1, NPAR)
-        amp = comp[:, 0]
-        lo = np.column_stack(
+        return self.starts([island], beam)[0]
+
+    def starts(self, islands: list[IslandPixels], beam: tuple[float, float, float]) -> list[_Start]:
+        """Start values and bounds of every island (see :mod:`science.extract.starts`)."""
+        if not islands:
+            return []
+        seeds = self._seeds(islands)
+        counts = seeds.count()
+        single = moment_starts(islands, beam)
+        p0s = [single[g] if counts[g] == 1 else beam_starts(seeds, g, beam) for g in range(len(islands))]
+        comp = np.concatenate(p0s).reshape(-1, NPAR)
+        spread = np.column_stack(
             [
-                amp * (1 - self.ampl_limit),
-                comp[:, 1] - self.pos_limit,
-                comp[:, 2] - self.pos_limit,
-                comp[:, 3] * (1 - self.sigma_limit),
-                comp[:, 4] * (1 - self.sigma_limit),
-                comp[:, 5] - self.theta_limit,
+                comp[:, 0] * self.ampl_limit,
+                np.full(len(comp), self.pos_limit),
+                np.full(len(comp), self.pos_limit),
+                comp[:, 3] * self.sigma_limit,
+                comp[:, 4] * self.sigma_limit,
+                np.full(len(comp), self.theta_limit),
             ]
         )
-        hi = np.column_stack(
-            [
-                amp * (1 + self.ampl_limit),
-                comp[:, 1] + self.pos_limit,
-                comp[:, 2] + self.pos_limit,
-                comp[:, 3] * (1 + self.sigma_limit),
-                comp[:, 4] * (1 + self.sigma_limit),
-                comp[:, 5] + self.theta_limit,
-            ]
-        )
-        return _Start(p0, lo.ravel(), hi.ravel())
+        lo, hi = (comp - spread).ravel(), (comp + spread).ravel()
+        out, at = [], 0
+        for p0 in p0s:
+            out.append(_Start(p0, lo[at : at + p0.size], hi[at : at + p0.size]))
+            at += p0.size
+        return out
 
     # ------------------------------------------------------------------ fitting
     def _retry(self, outcome: FitOutcome, starts: list[_Start], islands: list[IslandPixels]) -> FitOutcome:
@@ -239,20 +223,25 @@ class GaussianFitter:
         self, islands: list[IslandPixels], beam_sigma: tuple[float, float, float]
     ) -> list[tuple[FitOutcome, int]]:
         """Fit every island; returns ``(outcome with G = 1, index into the input)`` per island, input order."""
-        starts = [self.start(isl, beam_sigma) for isl in islands]
+        starts = self.starts(islands, beam_sigma)
         ncomp = np.array([s.p0.size // NPAR for s in starts])
         results: list[tuple[FitOutcome, int] | None] = [None] * len(islands)
+        chunks = []
         for k in np.unique(ncomp):
             idx = np.flatnonzero(ncomp == k)
             order = idx[np.argsort([len(islands[i].x) for i in idx], kind="stable")]
-            for chunk in np.array_split(order, max(1, math.ceil(order.size / 256))):
-                group = [islands[i] for i in chunk]
-                sts = [starts[i] for i in chunk]
-                p0 = np.stack([s.p0 for s in sts])
-                out = self._solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
-                out = self._retry(out, sts, group)
-                for j, i in enumerate(chunk):
-                    results[i] = (_take(out, j), int(i))
+            chunks.extend(np.array_split(order, max(1, math.ceil(order.size / CHUNK))))
+
+        def fit_chunk(chunk: npt.NDArray[np.intp]) -> None:
+            group = [islands[i] for i in chunk]
+            sts = [starts[i] for i in chunk]
+            p0 = np.stack([s.p0 for s in sts])
+            out = self._solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
+            out = self._retry(out, sts, group)
+            for j, i in enumerate(chunk):
+                results[i] = (_take(out, j), int(i))
+
+        self._map(fit_chunk, chunks)
         done = [r for r in results if r is not None]
         self.free_axis_ratio = {
             i: float(max(o.params[0][3], o.params[0][4]) / max(min(o.params[0][3], o.params[0][4]), 1e-9))
@@ -288,9 +277,8 @@ class GaussianFitter:
         ]
         fixed = np.array([0.0, 0.0, 0.0, beam_sigma[0], beam_sigma[1], beam_sigma[2]])
         shape = np.array([False, False, False, True, True, True])
-        for chunk in np.array_split(np.asarray(todo, int), max(1, math.ceil(len(todo) / 256))):
-            if chunk.size == 0:
-                continue
+
+        def refit(chunk: npt.NDArray[np.intp]) -> None:
             idx = [done[j][1] for j in chunk]
             sts = []
             for j, i in zip(chunk, idx, strict=True):
@@ -303,6 +291,18 @@ class GaussianFitter:
             out = self._retry(out, sts, group)
             for k, j in enumerate(chunk):
                 done[j] = (_take(out, k), done[j][1])
+
+        chunks = [c for c in np.array_split(np.asarray(todo, int), max(1, math.ceil(len(todo) / CHUNK))) if c.size]
+        self._map(refit, chunks)
+
+    def _map(self, work: Callable[[npt.NDArray[np.intp]], None], chunks: list[npt.NDArray[np.intp]]) -> None:
+        """Run ``work`` on every chunk; chunks are independent, so on threads (numpy releases the GIL)."""
+        if self.threads <= 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                work(chunk)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(chunks))) as pool:
+            list(pool.map(work, chunks))
 
     def quality(self, outcome: FitOutcome, ndata: int) -> int:
         """caesar fit quality flag of a one-island outcome."""

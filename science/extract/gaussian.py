@@ -73,24 +73,39 @@ def gaussian_model(params: F64, x: F64, y: F64) -> F64:
     return total
 
 
+def _model_and_jacobian(params: F64, x: F64, y: F64, weight: F64 | None = None) -> tuple[F64, F64]:
+    """:func:`gaussian_model` ``(..., N)`` and :func:`gaussian_jacobian` ``(..., N, 6k)`` from one evaluation.
+
+    With ``weight`` ``(..., N)`` both come multiplied by it (padding pixels with weight 0 drop out).
+    """
+    p = params.reshape(*params.shape[:-1], 1, -1, NPAR)  # (..., 1, k, 6): pixels on axis -2
+    amp, x0, y0, sx, sy, th = (p[..., i] for i in range(NPAR))
+    c, s = np.cos(th), np.sin(th)
+    dx, dy = x[..., :, None] - x0, y[..., :, None] - y0  # (..., N, k)
+    u = c * dx + s * dy
+    v = c * dy - s * dx
+    du, dv = u / sx, v / sy
+    g = np.exp(-0.5 * (du * du + dv * dv))
+    if weight is not None:
+        g *= weight[..., :, None]
+    ag = amp * g
+    du /= sx
+    dv /= sy
+    jac = np.empty((*ag.shape, NPAR))
+    jac[..., 0] = g
+    jac[..., 1] = ag * (du * c - dv * s)
+    jac[..., 2] = ag * (du * s + dv * c)
+    jac[..., 3] = ag * du * u / sx
+    jac[..., 4] = ag * dv * v / sy
+    jac[..., 5] = ag * (dv * u - du * v)
+    model: F64 = ag.sum(axis=-1)
+    out: F64 = jac.reshape(*ag.shape[:-1], -1)
+    return model, out
+
+
 def gaussian_jacobian(params: F64, x: F64, y: F64) -> F64:
     """Derivatives of :func:`gaussian_model`: ``(..., N, 6k)``."""
-    p = params.reshape(*params.shape[:-1], -1, NPAR)
-    amp, c, s, u, v, sx, sy, g = _terms(p, x[..., None, :], y[..., None, :])
-    ag = amp * g
-    du, dv = u / sx**2, v / sy**2
-    parts = (
-        g,
-        ag * (du * c - dv * s),
-        ag * (du * s + dv * c),
-        ag * u**2 / sx**3,
-        ag * v**2 / sy**3,
-        ag * (dv * u - du * v),
-    )
-    jac = np.stack(parts, axis=-1)  # (..., k, N, 6)
-    jac = np.moveaxis(jac, -3, -2)  # (..., N, k, 6)
-    out: F64 = jac.reshape(*jac.shape[:-2], -1)
-    return out
+    return _model_and_jacobian(params, x, y)[1]
 
 
 def _at_bound(params: F64, lo: F64, hi: F64, free: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
@@ -103,21 +118,44 @@ def _at_bound(params: F64, lo: F64, hi: F64, free: npt.NDArray[np.bool_] | None 
 
 
 def _covariance(jtj: F64, sigma: F64, free: npt.NDArray[np.bool_] | None = None) -> tuple[F64, npt.NDArray[np.bool_]]:
-    """``σ² (JᵀJ)⁻¹`` over the free parameters (fixed ones get zero variance)."""
+    """``σ² (JᵀJ)⁻¹`` over the free parameters (fixed ones get zero variance).
+
+    Islands sharing a pattern of free parameters are inverted together (batched Cholesky); a batch with
+    a matrix that is not positive definite falls back to one island at a time.
+    """
     cov = np.full_like(jtj, np.nan)
     ok = np.zeros(jtj.shape[0], bool)
-    for g in range(jtj.shape[0]):
-        f = np.ones(jtj.shape[1], bool) if free is None else free[g]
-        sub = jtj[g][np.ix_(f, f)]
+    if jtj.shape[0] == 0:
+        return cov, ok
+    pattern = np.ones(jtj.shape[:2], bool) if free is None else np.asarray(free, bool)
+    kinds, which = np.unique(pattern, axis=0, return_inverse=True)
+    for kind, f in enumerate(kinds):
+        members = np.flatnonzero(which.ravel() == kind)
+        sub = jtj[np.ix_(members, f, f)]
         try:
-            chol = np.linalg.cholesky(sub)
+            inv_l = np.linalg.inv(np.linalg.cholesky(sub))
+        except np.linalg.LinAlgError:
+            _covariance_each(jtj, sigma, f, members, cov, ok)
+            continue
+        block = sigma[members, None, None] ** 2 * np.matmul(inv_l.transpose(0, 2, 1), inv_l)
+        cov[members] = 0.0
+        cov[np.ix_(members, f, f)] = block
+        ok[members] = np.isfinite(block).all(axis=(1, 2))
+    return cov, ok
+
+
+def _covariance_each(
+    jtj: F64, sigma: F64, f: npt.NDArray[np.bool_], members: npt.NDArray[np.intp], cov: F64, ok: npt.NDArray[np.bool_]
+) -> None:
+    for g in members:
+        try:
+            chol = np.linalg.cholesky(jtj[g][np.ix_(f, f)])
         except np.linalg.LinAlgError:
             continue
         inv_l = np.linalg.inv(chol)
         cov[g] = 0.0
         cov[g][np.ix_(f, f)] = sigma[g] ** 2 * (inv_l.T @ inv_l)
         ok[g] = bool(np.all(np.isfinite(cov[g])))
-    return cov, ok
 
 
 def fit_batch(
@@ -152,7 +190,7 @@ def fit_batch(
     """
     p = np.clip(p0, lo, hi)
     lam = np.full(p.shape[0], 1e-3)
-    free = hi > lo
+    fixed = ~(hi > lo)
 
     def chi2_of(params: F64) -> F64:
         r = (data - gaussian_model(params, x, y)) * weight
@@ -162,33 +200,45 @@ def fit_batch(
     chi2 = chi2_of(p)
     converged = np.zeros(p.shape[0], bool)
     eye = np.eye(p.shape[1])
+    # The working set (islands still iterating) is compacted only when some island leaves it.
+    idx = np.arange(p.shape[0])
+    xa, ya, da, wa, la, ha, fa = x, y, data * weight, weight, lo, hi, fixed
     for _ in range(max_iter):
-        active = ~converged
-        if not active.any():
+        if idx.size == 0:
             break
-        pa, xa, ya = p[active], x[active], y[active]
-        jac = gaussian_jacobian(pa, xa, ya) * weight[active, :, None] * free[active, None, :]
-        resid = (data[active] - gaussian_model(pa, xa, ya)) * weight[active]
-        jtj = np.einsum("gnp,gnq->gpq", jac, jac)
-        jtr = np.einsum("gnp,gn->gp", jac, resid)
-        damp = jtj + lam[active, None, None] * (jtj * eye + 1e-12 * eye)
+        pa = p[idx]
+        model, jac = _model_and_jacobian(pa, xa, ya, wa)
+        resid = da - model
+        jt = jac.transpose(0, 2, 1)
+        jtj = np.matmul(jt, jac)
+        jtr = np.matmul(jt, resid[..., None])[..., 0]
+        if fa.any():  # fixed parameters: no gradient, no curvature (their step is 0)
+            jtj[fa[:, :, None] | fa[:, None, :]] = 0.0
+            jtr[fa] = 0.0
+        damp = jtj + lam[idx, None, None] * (jtj * eye + 1e-12 * eye)
         try:
             step = np.linalg.solve(damp, jtr[..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = np.zeros_like(pa)
-        trial = np.clip(pa + step, lo[active], hi[active])
-        new_chi2 = (((data[active] - gaussian_model(trial, xa, ya)) * weight[active]) ** 2).sum(axis=1)
-        new_chi2 /= sigma[active] ** 2
-        better = np.isfinite(new_chi2) & (new_chi2 <= chi2[active])
-        idx = np.flatnonzero(active)
-        rel = np.abs(chi2[active] - new_chi2) / np.maximum(chi2[active], 1e-300)
+        trial = np.clip(pa + step, la, ha)
+        new_chi2 = ((da - gaussian_model(trial, xa, ya) * wa) ** 2).sum(axis=1)
+        new_chi2 /= sigma[idx] ** 2
+        old_chi2 = chi2[idx]
+        better = np.isfinite(new_chi2) & (new_chi2 <= old_chi2)
+        rel = np.abs(old_chi2 - new_chi2) / np.maximum(old_chi2, 1e-300)
         p[idx[better]] = trial[better]
         lam[idx] = np.where(better, lam[idx] / 3.0, lam[idx] * 5.0)
         done = (better & (rel < tol)) | (lam[idx] > 1e8)
         chi2[idx[better]] = new_chi2[better]
-        converged[idx[done]] = True
-    jac = gaussian_jacobian(p, x, y) * weight[:, :, None]
-    cov, cov_ok = _covariance(np.einsum("gnp,gnq->gpq", jac, jac), sigma, free)
+        if done.any():
+            converged[idx[done]] = True
+            keep = ~done
+            idx = idx[keep]
+            xa, ya, da, wa, la, ha, fa = (a[keep] for a in (xa, ya, da, wa, la, ha, fa))
+    _, jac = _model_and_jacobian(p, x, y, weight)
+    jtj = np.matmul(jac.transpose(0, 2, 1), jac)
+    free = ~fixed
+    cov, cov_ok = _covariance(jtj, sigma, free)
     return FitOutcome(p, cov, chi2, converged, _at_bound(p, lo, hi, free), cov_ok)
 
 
