@@ -25,13 +25,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "extraction.json"
 FINDERS = ("cirasa", "sep", "photutils", "aegean")
 MATCH_RADIUS_PIX = 3.0
+RMS_STEP = 64
 SIM = {
     "shape": (4096, 4096),
     "n_sources": 2300,
@@ -57,13 +58,18 @@ def _beam_area_pixels(header: Any) -> float:
     return float(math.pi * header["BMAJ"] * header["BMIN"] / (4 * math.log(2)) / pix**2)
 
 
-def run_cirasa(image: Path, out: Path) -> None:
+def _save_rms(out: Path, finder: str, rms: Any) -> None:
+    """Every 64th pixel of the finder's own noise map (for its noise scale; negligible in the timing)."""
+    np.save(out / f"{finder}_rms.npy", np.asarray(rms[::RMS_STEP, ::RMS_STEP], dtype=np.float64))
+
+
+def run_cirasa(image: Path, out: Path, seedthr: float = 5.0) -> None:
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    table = extract_file(image, ExtractionParams(fitsources=True, rejectartefacts=True))
+    table = extract_file(image, ExtractionParams(seedthr=seedthr, fitsources=True, rejectartefacts=True))
     write_catalogue_products(table, out, image_base_name(image))
 
 
@@ -79,7 +85,9 @@ def run_sep(image: Path, out: Path) -> None:
     sep.set_extract_pixstack(5_000_000)
     # No smoothing kernel: the image is already beam-smoothed, and sep compares the filtered image with the
     # unfiltered rms, which on correlated noise gives thousands of false detections.
-    objs = sep.extract(sub, 5.0, err=bkg.rms(), minarea=5, filter_kernel=None)
+    rms = bkg.rms()
+    objs = sep.extract(sub, 5.0, err=rms, minarea=5, filter_kernel=None)
+    _save_rms(out, "sep", rms)
     _write_csv(out / "sep.csv", objs["x"], objs["y"], objs["peak"], objs["flux"] / area)
 
 
@@ -97,6 +105,7 @@ def run_photutils(image: Path, out: Path) -> None:
     segm = deblend_sources(sub, segm, n_pixels=5, progress_bar=False)
     cat = SourceCatalog(sub, segm)
     _write_csv(out / "photutils.csv", cat.xcentroid, cat.ycentroid, cat.max_value, cat.segment_flux / area)
+    _save_rms(out, "photutils", bkg.background_rms)
 
 
 def run_aegean(image: Path, out: Path) -> None:
@@ -115,6 +124,7 @@ def run_aegean(image: Path, out: Path) -> None:
     x, y = wcs.wcs_world2pix(ra, dec, 0) if len(found) else (np.empty(0), np.empty(0))
     peak = [s.peak_flux for s in found]
     _write_csv(out / "aegean.csv", x, y, peak, [s.int_flux for s in found])
+    _save_rms(out, "aegean", finder.rmsimg)
 
 
 def run_mosaic(image: Path, out: Path, tile_size: int) -> None:
@@ -200,11 +210,14 @@ def score(finder: str, out: Path, truth: Any) -> dict[str, Any]:
     return scores
 
 
-def bench_finder(finder: str, image: Path, work: Path, runs: int, truth: Any) -> dict[str, Any]:
-    times, out = [], work / finder
+def bench_finder(
+    finder: str, image: Path, work: Path, runs: int, truth: Any, extra: tuple[str, ...] = (), label: str = ""
+) -> dict[str, Any]:
+    times, out = [], work / (label or finder)
     for _ in range(runs):
         out.mkdir(parents=True, exist_ok=True)
-        wall, done = _timed([sys.executable, "-m", "bench.extraction", "worker", finder, str(image), str(out)])
+        cmd = [sys.executable, "-m", "bench.extraction", "worker", finder, str(image), str(out), *extra]
+        wall, done = _timed(cmd)
         if done.returncode != 0:
             return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
         times.append(wall)
@@ -213,6 +226,44 @@ def bench_finder(finder: str, image: Path, work: Path, runs: int, truth: Any) ->
         "wall_s_runs": [round(t, 3) for t in times],
         **score(finder, out, truth),
     }
+
+
+def noise_scale(finder: str, out: Path, image: Path, truth: Any) -> float | None:
+    """Median of the finder's noise map over the true noise (``> 1``: its nσ threshold is above nσ true).
+
+    The simulation's rms grows linearly along x (``rms_jy · (1 + rms_gradient · x / (nx − 1))``); peers
+    save every 64th pixel of their own rms map, this engine's map is recomputed here (untimed).
+    """
+    path = out / f"{finder}_rms.npy"
+    if finder == "cirasa":
+        from science.extract.params import ExtractionParams
+        from science.io.fits import load_image
+
+        img = load_image(image)
+        rms = (
+            ExtractionParams().background_estimator().estimate(img.data, img.beam.size_pixels(img.pixscale_arcsec)).rms
+        )
+        sample = np.asarray(rms[::RMS_STEP, ::RMS_STEP], np.float64)
+    elif path.exists():
+        sample = np.load(path)
+    else:
+        return None
+    nx = int(truth.meta["shape"][1])
+    x = np.arange(0, nx, RMS_STEP)[: sample.shape[1]]
+    gradient = cast(float, SIM["rms_gradient"])
+    true = float(truth.meta["rms_jy"]) * (1.0 + gradient * x / (nx - 1))
+    ratio = sample / true[None, :]
+    return round(float(np.median(ratio[np.isfinite(ratio)])), 4)
+
+
+def at_matched_noise(image: Path, work: Path, truth: Any, results: dict[str, Any], peer: str) -> dict[str, Any]:
+    """This engine with its seed threshold moved to ``peer``'s effective one (5 σ of the peer's noise map)."""
+    mine, theirs = results["cirasa"].get("noise_scale"), results.get(peer, {}).get("noise_scale")
+    if not (mine and theirs):
+        return {}
+    seed = round(5.0 * theirs / mine, 3)
+    result = bench_finder("cirasa", image, work, 1, truth, ("--seedthr", str(seed)), label=f"cirasa-at-{peer}")
+    return {"seedthr": seed, "seed_true_sigma": round(5.0 * theirs, 3), **result}
 
 
 def make_mosaic(path: Path, tile: Path, reps: int) -> None:
@@ -272,6 +323,13 @@ def main(runs: int = 3, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
         path = write_image(work / "sim4096.fits", image)
         real = truth[truth["class"] != "spurious"]
         results = {f: bench_finder(f, path, work, 1 if f == "aegean" else runs, truth) for f in finders}
+        for finder, result in results.items():
+            if "error" not in result:
+                result["noise_scale"] = noise_scale(finder, work / finder, path, truth)
+                if result["noise_scale"]:
+                    result["seed_true_sigma"] = round(5.0 * result["noise_scale"], 3)
+        if "cirasa" in results and "aegean" in results:
+            results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
     doc = {
         "benchmark": "extraction",
@@ -300,6 +358,7 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("finder", choices=FINDERS)
     worker.add_argument("image", type=Path)
     worker.add_argument("out", type=Path)
+    worker.add_argument("--seedthr", type=float, default=5.0, help="cirasa only: seed threshold in its own σ")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
     mosaic.add_argument("out", type=Path)
@@ -310,7 +369,10 @@ def _cli(argv: list[str]) -> None:
     run.add_argument("--mosaic-tile", type=int, default=2048)
     args = parser.parse_args(argv)
     if args.cmd == "worker":
-        WORKERS[args.finder](args.image, args.out)
+        if args.finder == "cirasa":
+            run_cirasa(args.image, args.out, args.seedthr)
+        else:
+            WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":
         run_mosaic(args.image, args.out, args.tile_size)
     else:
