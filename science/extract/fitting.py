@@ -34,7 +34,7 @@ from astropy.wcs import WCS
 
 from science.errors import ParameterError
 from science.extract.components import ComponentGeometry, component_records
-from science.extract.gaussian import NPAR, FitOutcome, fit_batch, fit_one
+from science.extract.gaussian import NPAR, FitOutcome, fit_one, fit_ragged
 from science.extract.islands import IslandPixels
 from science.extract.starts import Seeds, beam_starts, island_seeds, moment_starts
 from science.image import FWHM_TO_SIGMA, Beam
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 F64 = npt.NDArray[np.float64]
 
 #: Islands fitted together in one vectorised batch.
-CHUNK = 256
+CHUNK = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,15 +202,13 @@ class GaussianFitter:
 
     @staticmethod
     def _solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
-        """Batched LM for all islands; least_squares again for those the batch did not converge."""
-        n = max(len(isl.x) for isl in islands)
-        shape = (len(islands), n)
-        x, y, v, w = np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        for i, isl in enumerate(islands):
-            k = len(isl.x)
-            x[i, :k], y[i, :k], v[i, :k], w[i, :k] = isl.x, isl.y, isl.value, 1.0
+        """Ragged batched LM for all islands; least_squares again for those the batch did not converge."""
+        sizes = np.fromiter((len(isl.x) for isl in islands), np.int64, len(islands))
+        x = np.concatenate([isl.x for isl in islands])
+        y = np.concatenate([isl.y for isl in islands])
+        v = np.concatenate([isl.value for isl in islands])
         sigma = np.array([float(isl.rms.mean()) for isl in islands])
-        out = fit_batch(p0, lo, hi, x, y, v, w, sigma)
+        out = fit_ragged(p0, lo, hi, x, y, v, sizes, sigma)
         for j in np.flatnonzero(~out.converged):
             isl = islands[j]
             one = fit_one(p0[j], lo[j], hi[j], isl.x, isl.y, isl.value, float(sigma[j]))

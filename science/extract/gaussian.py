@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NPAR", "FitOutcome", "fit_batch", "fit_one", "gaussian_jacobian", "gaussian_model"]
+__all__ = ["NPAR", "FitOutcome", "fit_batch", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
 
 #: Parameters per component.
 NPAR = 6
@@ -168,17 +168,101 @@ def fit_batch(
     weight: F64,
     sigma: F64,
     *,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> FitOutcome:
+    """:func:`fit_ragged` on padded ``(G, N)`` pixel arrays (``weight`` 1 on island pixels, 0 on padding)."""
+    keep = weight > 0
+    sizes = keep.sum(axis=1)
+    return fit_ragged(p0, lo, hi, x[keep], y[keep], data[keep], sizes, sigma, max_iter=max_iter, tol=tol)
+
+
+def _segments(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    starts = np.zeros(sizes.size, np.int64)
+    np.cumsum(sizes[:-1], out=starts[1:])
+    return starts
+
+
+class _Layout:
+    """Where each pixel of a working set of islands sits in padded per-size-class blocks.
+
+    ``JᵀJ`` is a batched matrix product on padded ``(n, N, P)`` blocks (BLAS), much faster than a
+    segment sum of per-pixel outer products; islands are grouped by size class (powers of two) so the
+    padding stays below half of each block.
+    """
+
+    def __init__(self, sizes: npt.NDArray[np.int64]) -> None:
+        self.sizes = sizes
+        self.starts = _segments(sizes)
+        local = np.repeat(np.arange(sizes.size), sizes)
+        pos = np.arange(int(sizes.sum())) - self.starts[local]
+        size_class = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)
+        self.groups: list[
+            tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp], int]
+        ] = []
+        for c in np.unique(size_class).tolist():
+            members = np.flatnonzero(size_class == c)
+            slot = np.full(sizes.size, -1, np.intp)
+            slot[members] = np.arange(members.size)
+            pix = np.flatnonzero(slot[local] >= 0)
+            self.groups.append((members, pix, slot[local[pix]], pos[pix], int(sizes[members].max())))
+
+    def normal_equations(self, jac: F64, resid: F64) -> tuple[F64, F64]:
+        """Per-island ``JᵀJ`` ``(G, P, P)`` and ``Jᵀr`` ``(G, P)`` from per-pixel rows ``jac`` ``(M, P)``."""
+        n_par = jac.shape[1]
+        jtj = np.empty((self.sizes.size, n_par, n_par))
+        jtr = np.empty((self.sizes.size, n_par))
+        for members, pix, slot, pos, width in self.groups:
+            block = np.zeros((members.size, width, n_par))
+            block[slot, pos] = jac[pix]
+            rblock = np.zeros((members.size, width))
+            rblock[slot, pos] = resid[pix]
+            bt = block.transpose(0, 2, 1)
+            jtj[members] = np.matmul(bt, block)
+            jtr[members] = np.matmul(bt, rblock[..., None])[..., 0]
+        return jtj, jtr
+
+
+def _solve_damped(damp: F64, rhs: F64) -> F64:
+    step: F64
+    try:
+        step = np.asarray(np.linalg.solve(damp, rhs[..., None])[..., 0], np.float64)
+    except np.linalg.LinAlgError:  # one singular system: solve the others one by one
+        step = np.zeros_like(rhs)
+        for g in range(rhs.shape[0]):
+            try:
+                step[g] = np.linalg.solve(damp[g], rhs[g])
+            except np.linalg.LinAlgError:
+                continue
+    return step
+
+
+def fit_ragged(
+    p0: F64,
+    lo: F64,
+    hi: F64,
+    x: F64,
+    y: F64,
+    data: F64,
+    sizes: npt.NDArray[np.int64],
+    sigma: F64,
+    *,
     max_iter: int = 100,
     tol: float = 1e-4,
 ) -> FitOutcome:
-    """Bounded Levenberg–Marquardt fit of ``G`` islands at once.
+    """Bounded Levenberg–Marquardt fit of ``G`` islands at once, pixels concatenated (no padding).
+
+    Every island follows its own LM trajectory (damping, acceptance, convergence); islands leave the
+    working set as they converge, so the few slow fits do not keep the others iterating.
 
     Parameters
     ----------
     p0, lo, hi
         ``(G, 6k)`` start values and bounds (``lo ≤ p0 ≤ hi``).
-    x, y, data, weight
-        ``(G, N)`` pixel coordinates, values and weights (1 for island pixels, 0 for padding).
+    x, y, data
+        ``(M,)`` pixel coordinates and values of all islands, island after island.
+    sizes
+        ``(G,)`` pixels per island (each ≥ 1), summing to ``M``.
     sigma
         ``(G,)`` noise per island (mean island rms), the χ² unit.
     max_iter, tol
@@ -188,41 +272,40 @@ def fit_batch(
     -------
     FitOutcome
     """
+    sizes = np.asarray(sizes, np.int64)
+    if sizes.size == 0 or sizes.min() < 1:
+        raise ValueError("fit_ragged needs at least one island and at least one pixel per island")
+    owner = np.repeat(np.arange(sizes.size), sizes)
+    starts = _segments(sizes)
     p = np.clip(p0, lo, hi)
     lam = np.full(p.shape[0], 1e-3)
     fixed = ~(hi > lo)
 
-    def chi2_of(params: F64) -> F64:
-        r = (data - gaussian_model(params, x, y)) * weight
-        out: F64 = (r**2).sum(axis=1) / sigma**2
+    def chi2_of(params: F64, px: F64, py: F64, pv: F64, st: npt.NDArray[np.int64], sig: F64) -> F64:
+        r = pv - gaussian_model(params, px[:, None], py[:, None])[:, 0]
+        out: F64 = np.add.reduceat(r * r, st) / sig**2
         return out
 
-    chi2 = chi2_of(p)
+    chi2 = chi2_of(p[owner], x, y, data, starts, sigma)
     converged = np.zeros(p.shape[0], bool)
     eye = np.eye(p.shape[1])
-    # The working set (islands still iterating) is compacted only when some island leaves it.
     idx = np.arange(p.shape[0])
-    xa, ya, da, wa, la, ha, fa = x, y, data * weight, weight, lo, hi, fixed
+    ow, xa, ya, da, st = owner, x, y, data, starts
+    layout = _Layout(sizes)
     for _ in range(max_iter):
         if idx.size == 0:
             break
         pa = p[idx]
-        model, jac = _model_and_jacobian(pa, xa, ya, wa)
-        resid = da - model
-        jt = jac.transpose(0, 2, 1)
-        jtj = np.matmul(jt, jac)
-        jtr = np.matmul(jt, resid[..., None])[..., 0]
+        model, jac = _model_and_jacobian(p[ow], xa[:, None], ya[:, None])
+        jtj, jtr = layout.normal_equations(jac[:, 0, :], da - model[:, 0])
+        fa = fixed[idx]
         if fa.any():  # fixed parameters: no gradient, no curvature (their step is 0)
             jtj[fa[:, :, None] | fa[:, None, :]] = 0.0
             jtr[fa] = 0.0
         damp = jtj + lam[idx, None, None] * (jtj * eye + 1e-12 * eye)
-        try:
-            step = np.linalg.solve(damp, jtr[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.zeros_like(pa)
-        trial = np.clip(pa + step, la, ha)
-        new_chi2 = ((da - gaussian_model(trial, xa, ya) * wa) ** 2).sum(axis=1)
-        new_chi2 /= sigma[idx] ** 2
+        trial = np.clip(pa + _solve_damped(damp, jtr), lo[idx], hi[idx])
+        local = np.repeat(np.arange(idx.size), sizes[idx])
+        new_chi2 = chi2_of(trial[local], xa, ya, da, st, sigma[idx])
         old_chi2 = chi2[idx]
         better = np.isfinite(new_chi2) & (new_chi2 <= old_chi2)
         rel = np.abs(old_chi2 - new_chi2) / np.maximum(old_chi2, 1e-300)
@@ -232,11 +315,13 @@ def fit_batch(
         chi2[idx[better]] = new_chi2[better]
         if done.any():
             converged[idx[done]] = True
-            keep = ~done
-            idx = idx[keep]
-            xa, ya, da, wa, la, ha, fa = (a[keep] for a in (xa, ya, da, wa, la, ha, fa))
-    _, jac = _model_and_jacobian(p, x, y, weight)
-    jtj = np.matmul(jac.transpose(0, 2, 1), jac)
+            keep_pix = ~done[local]
+            idx = idx[~done]
+            ow, xa, ya, da = ow[keep_pix], xa[keep_pix], ya[keep_pix], da[keep_pix]
+            layout = _Layout(sizes[idx])
+            st = layout.starts
+    _, jac = _model_and_jacobian(p[owner], x[:, None], y[:, None])
+    jtj, _ = _Layout(sizes).normal_equations(jac[:, 0, :], np.zeros(x.size))
     free = ~fixed
     cov, cov_ok = _covariance(jtj, sigma, free)
     return FitOutcome(p, cov, chi2, converged, _at_bound(p, lo, hi, free), cov_ok)

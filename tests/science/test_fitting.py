@@ -129,3 +129,42 @@ def test_caesar_option_names_are_accepted() -> None:
     assert params.fitsources and params.fit_maxcomponents == 2 and params.fit_noretry
     assert params.gaussian_fitter().nretries == 0
     assert not ExtractionParams.parse({"no-fit-fixunresolved": True}).fit_fixunresolved
+
+
+def test_ragged_batch_fits_each_island_as_if_alone() -> None:
+    """Islands of different sizes and component counts in one ragged batch follow their own trajectories."""
+    from science.extract.gaussian import fit_ragged
+
+    rng = np.random.default_rng(3)
+    islands, starts = [], []
+    for size in (9, 25, 41):
+        truth = np.array([1.0, size / 2 + 0.3, size / 2 - 0.2, 1.8, 1.3, 0.5])
+        isl = _island(truth, size=size, cut=0.1)
+        noisy = isl.value + rng.normal(0, 0.01, isl.value.size)
+        islands.append((isl.x, isl.y, noisy))
+        p0 = truth * np.array([0.8, 1, 1, 1.2, 0.9, 1]) + np.array([0, 0.5, -0.4, 0, 0, 0.3])
+        starts.append((p0, p0 - np.array([0.3, 3, 3, 0.6, 0.5, 1.5]), p0 + np.array([0.3, 3, 3, 0.6, 0.5, 1.5])))
+    # the last island keeps its shape fixed (as the point-source refit does)
+    p0, lo, hi = starts[-1]
+    starts[-1] = (p0, np.where(np.arange(6) >= 3, p0, lo), np.where(np.arange(6) >= 3, p0, hi))
+    sizes = np.array([len(x) for x, _, _ in islands])
+    sigma = np.full(3, 0.01)
+    together = fit_ragged(
+        np.stack([s[0] for s in starts]),
+        np.stack([s[1] for s in starts]),
+        np.stack([s[2] for s in starts]),
+        np.concatenate([i[0] for i in islands]),
+        np.concatenate([i[1] for i in islands]),
+        np.concatenate([i[2] for i in islands]),
+        sizes,
+        sigma,
+    )
+    for g, ((x, y, v), (p0, lo, hi)) in enumerate(zip(islands, starts, strict=True)):
+        alone = fit_ragged(p0[None], lo[None], hi[None], x, y, v, np.array([len(x)]), sigma[:1])
+        np.testing.assert_allclose(together.params[g], alone.params[0], rtol=1e-10, atol=1e-12)
+        assert together.converged[g] and alone.converged[0]
+        assert together.chi2[g] == pytest.approx(alone.chi2[0], rel=1e-10)
+    np.testing.assert_array_equal(together.params[-1][3:], starts[-1][0][3:])  # fixed stays fixed
+    assert np.all(np.diag(together.cov[-1])[3:] == 0.0) and together.cov_ok[-1]
+    with pytest.raises(ValueError, match="at least one pixel"):
+        fit_ragged(p0[None], lo[None], hi[None], np.empty(0), np.empty(0), np.empty(0), np.array([0]), sigma[:1])
