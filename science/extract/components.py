@@ -7,6 +7,7 @@ density ``F = 2π·A·σx·σy`` (Jy/beam·px) and ``S(Jy) = F / beamArea``; for
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,14 @@ from science.extract.gaussian import NPAR, FitOutcome
 from science.extract.sources import iau_name
 from science.image import Beam
 
-__all__ = ["COMPONENT_COLUMNS", "FIT_QUALITY_LABELS", "ComponentGeometry", "component_records", "deconvolve"]
+__all__ = [
+    "COMPONENT_COLUMNS",
+    "FIT_QUALITY_LABELS",
+    "ComponentGeometry",
+    "component_records",
+    "component_sky",
+    "deconvolve",
+]
 
 FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
@@ -92,7 +100,13 @@ def _flux(p: npt.NDArray[np.float64], cov: npt.NDArray[np.float64], k: int) -> t
     return flux, math.sqrt(var) if math.isfinite(var) and var >= 0 else 0.0
 
 
-def _one(p: npt.NDArray[np.float64], err: npt.NDArray[np.float64], k: int, geo: ComponentGeometry) -> dict[str, Any]:
+def _one(
+    p: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    k: int,
+    geo: ComponentGeometry,
+    sky: tuple[float, float] | None = None,
+) -> dict[str, Any]:
     amp, x0, y0, sx, sy, th = (float(v) for v in p[k * NPAR : (k + 1) * NPAR])
     e_amp, e_x, e_y, e_sx, e_sy, e_th = (float(v) for v in err[k * NPAR : (k + 1) * NPAR])
     if sy > sx:
@@ -100,7 +114,7 @@ def _one(p: npt.NDArray[np.float64], err: npt.NDArray[np.float64], k: int, geo: 
     pa = _pa_range(math.degrees(th) - 90.0)
     scale = geo.pixscale_arcsec
     beam = geo.beam
-    ra, dec = (float(v[0]) for v in geo.wcs.wcs_pix2world([x0], [y0], 0))
+    ra, dec = sky if sky is not None else (float(v[0]) for v in geo.wcs.wcs_pix2world([x0], [y0], 0))
     bmaj, bmin = FWHM * sx, FWHM * sy
     ecc = math.sqrt(max(0.0, 1.0 - (bmin / bmaj) ** 2)) if bmaj > 0 else 0.0
     ecc_beam = math.sqrt(max(0.0, 1.0 - (beam.bmin_arcsec / beam.bmaj_arcsec) ** 2))
@@ -125,12 +139,20 @@ def _one(p: npt.NDArray[np.float64], err: npt.NDArray[np.float64], k: int, geo: 
 
 
 def component_records(
-    outcome: FitOutcome, geo: ComponentGeometry, *, quality: int, ndata: int, island: Any
+    outcome: FitOutcome,
+    geo: ComponentGeometry,
+    *,
+    quality: int,
+    ndata: int,
+    island: Any,
+    sky: npt.NDArray[np.float64] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per component (every :data:`COMPONENT_COLUMNS` key except ``name``, plus σ/θ keys for JSON).
 
     ``island`` is the island's table row (``npix``, ``beamArea``, ``bkgSum``, ``rmsSum``); ``outcome`` has
-    ``G = 1``. Components are ordered by decreasing amplitude and numbered from 1.
+    ``G = 1``. Components are ordered by decreasing amplitude and numbered from 1. ``sky`` optionally
+    holds the components' ``(ra, dec)`` in fit order, computed for many islands in one WCS call (see
+    :func:`component_sky`).
     """
     p, cov = outcome.params[0], outcome.cov[0]
     err = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if bool(outcome.cov_ok[0]) else np.zeros_like(p)
@@ -143,7 +165,7 @@ def component_records(
     ndf = max(ndata - p.size, 0)
     records = []
     for cid, k in enumerate(order, start=1):
-        rec = _one(p, err, k, geo)
+        rec = _one(p, err, k, geo, None if sky is None else (float(sky[k, 0]), float(sky[k, 1])))
         rec.update(
             {
                 "npix": int(island["npix"]), "componentId": cid, "S(Jy)": fluxes[k][0] / area,
@@ -156,3 +178,15 @@ def component_records(
         )  # fmt: skip
         records.append(rec)
     return records
+
+
+def component_sky(outcomes: list[FitOutcome], wcs: WCS) -> list[npt.NDArray[np.float64]]:
+    """``(ncomp, 2)`` ``(ra, dec)`` of every outcome's components (fit order), one WCS transform for all."""
+    centres = [o.params[0].reshape(-1, NPAR)[:, 1:3] for o in outcomes]
+    if not centres:
+        return []
+    xy = np.concatenate(centres)
+    ra, dec = wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 0)
+    radec = np.column_stack([ra, dec]).astype(np.float64)
+    bounds = np.cumsum([0, *(len(c) for c in centres)])
+    return [radec[a:b] for a, b in itertools.pairwise(bounds)]

@@ -33,7 +33,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from science.errors import ParameterError
-from science.extract.components import ComponentGeometry, component_records
+from science.extract.components import ComponentGeometry, component_records, component_sky
 from science.extract.gaussian import NPAR, FitOutcome, fit_one, fit_ragged
 from science.extract.islands import IslandPixels
 from science.extract.starts import Seeds, beam_starts, island_seeds, moment_starts
@@ -330,11 +330,17 @@ class GaussianFitter:
         )
         fitted = self.fit_islands([islands[r] for r in rows], beam_sigma)
         geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, wcs=wcs, frequency_hz=frequency_hz)
-        for outcome, i in fitted:
+        skies = component_sky([outcome for outcome, _ in fitted], wcs)
+        for (outcome, i), sky in zip(fitted, skies, strict=True):
             row = rows[i]
             isl = islands[row]
             records = component_records(
-                outcome, geometry, quality=self.quality(outcome, len(isl.x)), ndata=len(isl.x), island=table[row]
+                outcome,
+                geometry,
+                quality=self.quality(outcome, len(isl.x)),
+                ndata=len(isl.x),
+                island=table[row],
+                sky=sky,
             )
             if records:
                 records[0]["free_axis_ratio"] = self.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
