@@ -1,4 +1,9 @@
-"""The extraction stages on one array (a whole image or a tile): background → islands → nested → fit → flags."""
+"""The extraction stages on one array (a whole image or a tile).
+
+background → compact islands → nested → extended sources and merge → fit → artefact flags. caesar fits
+before the extended search and refits the merged sources afterwards; merging first and fitting once gives
+the same islands and fits.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,8 @@ def extract_pixels(
     Returns
     -------
     Table
-        Islands in caesar scan order named ``S1…Sn``; ``components`` filled when ``params.fitsources``.
+        Islands in caesar scan order named ``S1…Sn`` (without merging, extended sources follow as
+        ``Sext1…``); ``components`` filled when ``params.fitsources``.
     """
     beam_px = beam.size_pixels(pixscale_arcsec)
     beam_area = beam.area_pixels(pixscale_arcsec)
@@ -57,6 +63,12 @@ def extract_pixels(
         params.nested_finder().find(
             table, pixels, data=data, level=maps.level, origin=origin, beam_pixels=beam_px, wcs=wcs
         )
+    stage = params.extended_stage()
+    if stage is not None:
+        table, pixels = stage.run(
+            table, pixels, data=data, maps=maps, wcs=wcs, beam_pixels=beam_px, beam_area_pixels=beam_area,
+            frequency_hz=frequency_hz, origin=origin, full_shape=full_shape,
+        )  # fmt: skip
     if params.fitsources and len(table):
         params.gaussian_fitter().fit_table(
             table,

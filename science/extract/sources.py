@@ -151,11 +151,15 @@ def scan_order(table: Table) -> npt.NDArray[np.intp]:
 
 
 def assign_names(table: Table) -> Table:
-    """Sort in caesar scan order (first island pixel met scanning x outer, y inner) and name ``S1…Sn``."""
+    """Sort in caesar scan order (first island pixel met scanning x outer, y inner) and name ``S1…Sn``;
+    unmerged extended sources (named ``Sext…``) follow, renamed ``Sext1…Sextm`` in scan order."""
     if len(table) == 0:
         return table
     out = table[scan_order(table)]
-    out["name"] = [f"S{k + 1}" for k in range(len(out))]
+    ext = np.char.startswith(np.asarray(out["name"], dtype=str), "Sext")
+    out = out[np.concatenate([np.flatnonzero(~ext), np.flatnonzero(ext)])]
+    n = int((~ext).sum())
+    out["name"] = [f"S{k + 1}" if k < n else f"Sext{k - n + 1}" for k in range(len(out))]
     return out
 
 
