@@ -5,8 +5,12 @@ artefacts around bright sources, rms gradient), then runs each finder as a **who
 start, imports, FITS read, background, detection, fitting, catalogue write), best of ``--runs`` wall
 times, and scores its catalogue against the truth: completeness at S/N ≥ 5 and ≥ 7 (real sources only),
 reliability (detections matched to a real source within 3 px / all detections), and integrated and peak
-flux ratios at S/N > 10. It also runs a 16384² float32 mosaic tiled, tiles one after another, and records
-the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
+flux ratios at S/N > 10. This engine runs compact-source extraction with fitting and artefact rejection
+(``extendedsearch`` off: the peers find compact sources only); ``cirasa_with_extended`` adds caesar's
+extended-source search (caesar-rest's default) for its cost. Each finder's *noise scale* (its rms map
+over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
+reruns this engine at Aegean's effective threshold for a like-for-like completeness. It also runs a
+16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
 
 ``python -m bench.extraction worker FINDER IMAGE OUTDIR`` is one finder's process (used internally).
 Peers need ``sep``, ``photutils`` and ``AegeanTools`` importable, installed in the venv or in a folder named
@@ -63,13 +67,15 @@ def _save_rms(out: Path, finder: str, rms: Any) -> None:
     np.save(out / f"{finder}_rms.npy", np.asarray(rms[::RMS_STEP, ::RMS_STEP], dtype=np.float64))
 
 
-def run_cirasa(image: Path, out: Path, seedthr: float = 5.0) -> None:
+def run_cirasa(image: Path, out: Path, seedthr: float = 5.0, extended: bool = False) -> None:
+    """Compact sources (as the peers find), or with caesar's extended-source search as well."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    table = extract_file(image, ExtractionParams(seedthr=seedthr, fitsources=True, rejectartefacts=True))
+    params = ExtractionParams(seedthr=seedthr, fitsources=True, rejectartefacts=True, extendedsearch=extended)
+    table = extract_file(image, params)
     write_catalogue_products(table, out, image_base_name(image))
 
 
@@ -134,7 +140,7 @@ def run_mosaic(image: Path, out: Path, tile_size: int) -> None:
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    params = ExtractionParams(fitsources=True, rejectartefacts=True, tile_size=tile_size)
+    params = ExtractionParams(fitsources=True, rejectartefacts=True, extendedsearch=False, tile_size=tile_size)
     tables = [extract_tile(str(image), tile, params) for tile in plan_file_tiles(image, params)]
     table = merge_tiles(tables)
     write_catalogue_products(table, out, image_base_name(image))
@@ -328,6 +334,10 @@ def main(runs: int = 3, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
                 result["noise_scale"] = noise_scale(finder, work / finder, path, truth)
                 if result["noise_scale"]:
                     result["seed_true_sigma"] = round(5.0 * result["noise_scale"], 3)
+        if "cirasa" in results:
+            results["cirasa_with_extended"] = bench_finder(
+                "cirasa", path, work, runs, truth, ("--extended",), label="cirasa-extended"
+            )
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
@@ -359,6 +369,7 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("image", type=Path)
     worker.add_argument("out", type=Path)
     worker.add_argument("--seedthr", type=float, default=5.0, help="cirasa only: seed threshold in its own σ")
+    worker.add_argument("--extended", action="store_true", help="cirasa only: add the extended-source search")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
     mosaic.add_argument("out", type=Path)
@@ -370,7 +381,7 @@ def _cli(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "worker":
         if args.finder == "cirasa":
-            run_cirasa(args.image, args.out, args.seedthr)
+            run_cirasa(args.image, args.out, args.seedthr, args.extended)
         else:
             WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":
