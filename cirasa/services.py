@@ -87,6 +87,7 @@ class ServiceConfig:
                 "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
                 "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,science",
                 "CIRASA_ROOT": str(ROOT),
+                "CIRASA_PYTHON": sys.executable,  # flow-run processes: `<python> -m prefect.engine`
                 "CIRASA_SURVEY_PATTERN": os.environ.get("CIRASA_SURVEY_PATTERN", str(self.home / "survey" / "*.fits")),
                 "CIRASA_SURVEY_OUTPUT": os.environ.get("CIRASA_SURVEY_OUTPUT", str(self.home / "survey-output")),
                 "CIRASA_SURVEY_CRON": os.environ.get("CIRASA_SURVEY_CRON", "0 2 * * *"),
