@@ -61,23 +61,24 @@ def extract_images(
     known = {image: store.known_key(image, params) for image in images}
     finished = {image: key for image, key in known.items() if key is not None and store.done(key)}
     todo = [image for image in images if image not in finished]
-    results = {image: store.read(key) for image, key in finished.items()}
     logger.info("%d image(s), %d already done, %d to process", len(images), len(finished), len(todo))
-    if todo:
-        spec = cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
-        with open_cluster(spec) as client:
-            futures = client.map(process_image, todo, [params] * len(todo), [output_dir] * len(todo), pure=False)
-            processed: list[dict[str, Any]] = client.gather(futures)  # type: ignore[no-untyped-call]
-        results.update({image: result for image, result in zip(todo, processed, strict=True)})
-        store.remember([(image, result["key"]) for image, result in zip(todo, processed, strict=True)], params)
+    if not todo:
+        return [store.read(finished[image]) for image in images], len(finished)
+    spec = cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
+    with open_cluster(spec) as client:
+        futures = client.map(process_image, todo, [params] * len(todo), [output_dir] * len(todo), pure=False)
+        results = {image: store.read(key) for image, key in finished.items()}  # while the workers work
+        processed: list[dict[str, Any]] = client.gather(futures)  # type: ignore[no-untyped-call]
+    results.update({image: result for image, result in zip(todo, processed, strict=True)})
+    store.remember([(image, result["key"]) for image, result in zip(todo, processed, strict=True)], params)
     return [results[image] for image in images], len(finished)
 
 
-@task(name="merge-survey-catalogue")
 def merge_catalogue(results: list[dict[str, Any]], output_dir: str) -> Path | None:
     """Concatenate the per-image caesar catalogues (header once; names prefixed by the image).
 
-    Each image contributes its committed result exactly once, so recomputed work never duplicates rows.
+    Each image contributes its committed result exactly once, so recomputed work never duplicates
+    rows. A plain function, not a task: it takes milliseconds, a task run would cost more.
     """
     store = ResultStore(Path(output_dir))
     header: list[str] = []
