@@ -22,6 +22,7 @@ from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest
 from planner.engine.sizing import dask_cluster_parameters
 from planner.errors import NotFoundError, PlatformRejectedError, PlatformUnavailableError
 from planner.wire import kinds
+from planner.wire.caesar import extraction_params
 
 ACTIVE_STATES = ["PENDING", "RUNNING", "CANCELLING"]
 DEFAULT_RUN_DURATION = timedelta(seconds=30)
@@ -110,10 +111,6 @@ def build_snapshot(
     )
 
 
-# Caesar options that the extract-image flow takes as ExtractionParams fields of the same name.
-FLOW_PARAMS = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid", "fitsources"})
-
-
 def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
     """Parameters of the job's flow: the image(s), output_dir, extraction params, and a Dask
     cluster sized by the accepted offer. ``survey-reprocess`` takes every input; the others the first."""
@@ -128,7 +125,7 @@ def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
         parameters["selection"] = {"images": [str(i) for i in inputs]}
     else:
         parameters["image"] = str(inputs[0])
-    params = {k: v for k, v in options.items() if k in FLOW_PARAMS}
+    params = extraction_params(options)
     if params:
         parameters["params"] = params
     parameters["cluster"] = dask_cluster_parameters(spec.cores, spec.memory_gib)

@@ -110,3 +110,42 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
         if spec.get("enum") and allowed and value not in allowed:
             problems.append(_bad(name, options[name], "one of " + ", ".join(str(a) for a in allowed)))
     return problems
+
+
+#: ExtractionParams fields of the flows (``science.extract.params``), by the names caesar-rest options take
+#: once leading dashes are dropped and ``-`` becomes ``_``; a ``no-X`` flag switches field ``X`` off. The
+#: broker does not import the science package: tests check this set against ExtractionParams.
+EXTRACTION_FIELDS = frozenset(
+    {
+        "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkggrid", "bmaj", "bmin", "bpa",
+        "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",
+        "fit_maxcomponents", "fit_maxnbeams", "fit_noretry", "fit_nretries", "fit_peakmaxkern", "fit_peakzthrmin",
+        "fit_poslimit", "fit_sigmalimit", "fit_thetalimit", "fitsources", "guidedfilter_eps", "guidedfilter_radius",
+        "mergesources", "mergethr", "nested_blobmaxscale", "nested_blobminscale", "nested_blobpeakzthr",
+        "nested_blobpeakzthrmerge", "nested_blobscalestep", "nested_maxmotherpixmatch", "nested_minmotherdist",
+        "nested_sourcetobeamthr", "nestedsearch", "npixmin", "presmoothing", "rejectartefacts", "saliency_maxreso",
+        "saliency_minreso", "saliency_nn", "saliency_nooptimalthr", "saliency_resostep", "saliency_thr",
+        "saliency_usebkgmap", "saliency_usermsmap", "saliency_userobustpars", "seedthr", "smoothfilter", "sp_beta",
+        "sp_minarea", "sp_size", "tile_overlap_beams", "tile_size",
+    }
+)  # fmt: skip
+
+
+def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
+    """The job's options the extraction understands, as ExtractionParams fields.
+
+    ``fit-maxnbeams: 10`` → ``fit_maxnbeams: 10``; ``no-extendedsearch: true`` → ``extendedsearch: false``;
+    a flag given bare (``None``) is on. Options about other things (outputs, MPI, saving maps) are left out.
+    """
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name in EXTRACTION_FIELDS:
+            out[name] = True if value is None else value
+        elif name.startswith("no_") and name[3:] in EXTRACTION_FIELDS:
+            try:
+                on = value is None or bool(_coerce("none", value))
+            except ValueError:
+                on = bool(value)
+            out[name[3:]] = not on
+    return out

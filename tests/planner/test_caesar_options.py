@@ -1,0 +1,66 @@
+"""caesar-rest job options reach the extraction flows as ExtractionParams fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from planner.adapters.prefect_pool import build_flow_parameters
+from planner.engine.lifecycle import LaunchSpec
+from planner.wire.caesar import EXTRACTION_FIELDS, app_schemas, extraction_params
+from science.extract.params import ExtractionParams
+
+
+def test_the_brokers_field_list_is_the_extractions() -> None:
+    assert set(ExtractionParams.model_fields) == EXTRACTION_FIELDS
+
+
+def test_every_caesar_option_the_engine_implements_is_forwarded() -> None:
+    forwarded = set()
+    for option in app_schemas()["caesar"]["describe"]:
+        name = option.replace("-", "_")
+        if name in EXTRACTION_FIELDS or (name.startswith("no_") and name[3:] in EXTRACTION_FIELDS):
+            forwarded.add(option)
+    # the stage switches and thresholds users actually send
+    assert {"no-extendedsearch", "no-mergesources", "no-nestedsearch", "no-bkg2ndpass", "fitsources"} <= forwarded
+    assert {"seedthr", "mergethr", "fit-maxnbeams", "saliency-thr", "nested-blobminscale"} <= forwarded
+
+
+def test_names_flags_and_negations_map_to_valid_params() -> None:
+    options = {
+        "seedthr": 4.5,
+        "--fit-maxnbeams": 10,
+        "no-extendedsearch": True,
+        "no-mergesources": "false",
+        "fitsources": None,
+        "no-nestedsearch": False,
+        "save-regions": True,
+        "nthreads": 4,
+        "output_dir": "/data/out",
+    }
+    params = extraction_params(options)
+    assert params == {
+        "seedthr": 4.5,
+        "fit_maxnbeams": 10,
+        "extendedsearch": False,
+        "mergesources": True,
+        "fitsources": True,
+        "nestedsearch": True,
+    }
+    parsed = ExtractionParams.model_validate(params)
+    assert not parsed.extendedsearch and parsed.fitsources and parsed.fit_maxnbeams == 10
+
+
+def test_launch_parameters_carry_the_mapped_options() -> None:
+    spec = LaunchSpec(
+        session_id="s1",
+        platform="local",
+        work_pool="cirasa-local",
+        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": {"no-extendedsearch": True}},
+        cores=2,
+        memory_gib=4,
+        start=datetime.now(UTC),
+        duration=timedelta(hours=1),
+    )
+    parameters = build_flow_parameters(spec)
+    assert parameters["image"] == "/data/a.fits"
+    assert parameters["params"] == {"extendedsearch": False}
