@@ -2,6 +2,11 @@
 
 A catalogue ``catalog-<base>.dat`` is read with, when they lie beside it, ``catalog_fitcomp-<base>.dat``
 (fitted components: the model's shape features) and ``catalog-<base>.json`` (given the classes).
+
+An image is only extracted with the settings the model was trained on (else
+:class:`~science.classify.errors.ExtractionMismatchError`, before extracting); a catalogue's settings
+are not in its files, so when the caller knows them (``catalogue_extraction``) a difference is logged
+as a warning and the catalogue is classified anyway.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy.typing as npt
 from astropy.table import Table
 
 from science.classify.errors import EmptyCatalogueError
+from science.classify.extraction import CLASSIFY_EXTRACTION
 from science.classify.features import flatten_sources
 from science.classify.labels import CLASSES, IslandTruth
 from science.classify.model import SourceClassifier
@@ -24,14 +30,11 @@ from science.io.catalogue import read_island_catalogue
 from science.io.components import read_component_catalogue
 from science.io.fits import image_base_name
 
-__all__ = ["FITS_SUFFIXES", "ClassifiedCatalogue", "classify_file", "confusion_matrix"]
+__all__ = ["CLASSIFY_EXTRACTION", "FITS_SUFFIXES", "ClassifiedCatalogue", "classify_file", "confusion_matrix"]
 
 logger = logging.getLogger(__name__)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
-
-#: Extraction before classifying an image: caesar-rest's defaults with Gaussian fitting (as in training).
-CLASSIFY_EXTRACTION = ExtractionParams(fitsources=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,12 +56,26 @@ def _catalogue_base(path: Path) -> str:
 
 
 def classify_file(
-    path: str | Path, classifier: SourceClassifier, *, extraction: ExtractionParams = CLASSIFY_EXTRACTION
+    path: str | Path,
+    classifier: SourceClassifier,
+    *,
+    extraction: ExtractionParams = CLASSIFY_EXTRACTION,
+    catalogue_extraction: ExtractionParams | None = None,
 ) -> ClassifiedCatalogue:
     """Classify the sources of a FITS image (after extraction) or of a caesar island catalogue.
 
+    Parameters
+    ----------
+    extraction
+        Settings an image is extracted with; they must be the model's.
+    catalogue_extraction
+        Settings a catalogue was extracted with, when known: a warning names those that differ from
+        the model's.
+
     Raises
     ------
+    ExtractionMismatchError
+        If an image would be extracted with other settings than the model's training islands.
     InvalidImageError
         If an image cannot be used.
     InvalidCatalogueError
@@ -67,12 +84,20 @@ def classify_file(
     """
     p = Path(path)
     if p.name.lower().endswith(FITS_SUFFIXES):
+        classifier.check_extraction(extraction, what=f"this extraction of {p.name}")
         table = extract_file(p, extraction)
         if len(table) == 0:
             raise EmptyCatalogueError(f"{p.name}: the extraction found no source to classify")
         classes = classifier.classify(table)
         return ClassifiedCatalogue(image_base_name(p), table, None, classes, None, True)
     base = _catalogue_base(p)
+    if catalogue_extraction is not None and (differences := classifier.extraction_differences(catalogue_extraction)):
+        logger.warning(
+            "%s was extracted with other settings than the model's training islands (%s): its classes may be "
+            "less reliable; retrain with `cirasa classify train` for these settings",
+            p.name,
+            "; ".join(differences),
+        )
     table = read_island_catalogue(p)
     if len(table) == 0:
         raise EmptyCatalogueError(f"{p.name} has no sources to classify")

@@ -6,13 +6,20 @@ ScienceError
 │   └── MissingColumnsError     a catalogue lacks the columns the features need
 └── ModelError                  a model file cannot be used
     └── ModelVersionError       its format, feature schema or scikit-learn version does not match
+        └── ExtractionMismatchError  it was trained on islands extracted with other settings
 """
 
 from __future__ import annotations
 
 from science.errors import InvalidCatalogueError, ScienceError
 
-__all__ = ["EmptyCatalogueError", "MissingColumnsError", "ModelError", "ModelVersionError"]
+__all__ = [
+    "EmptyCatalogueError",
+    "ExtractionMismatchError",
+    "MissingColumnsError",
+    "ModelError",
+    "ModelVersionError",
+]
 
 
 class EmptyCatalogueError(InvalidCatalogueError):
@@ -41,3 +48,10 @@ class ModelVersionError(ModelError):
 
     code = "model-version-mismatch"
     title = "Classifier model version mismatch"
+
+
+class ExtractionMismatchError(ModelVersionError):
+    """A model was trained on islands extracted with other settings than the catalogue's."""
+
+    code = "model-extraction-mismatch"
+    title = "Classifier model trained on another extraction"

@@ -1,10 +1,12 @@
 """SourceClassifier: a gradient-boosted tree model over :mod:`~science.classify.features`, with a version stamp.
 
 A model is two files side by side: ``<name>.json``, the stamp (format and feature-schema version,
-classes, scikit-learn version, how it was trained and how well it did), and ``<name>.joblib``, the
-fitted :class:`~sklearn.ensemble.HistGradientBoostingClassifier`. :func:`check_stamp` refuses a model
-made for another format, feature schema or scikit-learn minor version **before** the estimator is
-unpickled; :mod:`science.io.classified` reads and writes the files.
+classes, scikit-learn version, the extraction settings of its training islands, how it was trained and
+how well it did), and ``<name>.joblib``, the fitted :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+:func:`check_stamp` refuses a model made for another format, feature schema or scikit-learn minor version
+**before** the estimator is unpickled; :func:`check_extraction` refuses one trained on islands extracted
+with other settings than a catalogue's (:mod:`science.classify.extraction`); :mod:`science.io.classified`
+reads and writes the files.
 
 An external ONNX model (optional, needs ``onnxruntime``) takes the same ``float32`` feature matrix
 ``(n, len(FEATURE_NAMES))`` and returns class probabilities in :data:`~science.classify.labels.CLASSES`
@@ -22,10 +24,12 @@ import numpy.typing as npt
 import sklearn
 from astropy.table import Table
 
-from science.classify.errors import ModelError, ModelVersionError
+from science.classify.errors import ExtractionMismatchError, ModelError, ModelVersionError
+from science.classify.extraction import CLASSIFY_EXTRACTION, extraction_differences, extraction_record
 from science.classify.features import FEATURE_NAMES, build_features, feature_schema, flatten_sources
 from science.classify.labels import CLASSES, group_sources
 from science.errors import ParameterError
+from science.extract.params import ExtractionParams
 
 __all__ = [
     "CLASSIFIED_COLUMNS",
@@ -34,6 +38,7 @@ __all__ = [
     "OnnxScorer",
     "Scorer",
     "SourceClassifier",
+    "check_extraction",
     "check_stamp",
     "make_stamp",
 ]
@@ -41,7 +46,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MODEL_FORMAT = "cirasa-source-classifier"
-MODEL_FORMAT_VERSION = 1
+#: 2: the stamp records every extraction setting (``extraction``); 1 recorded only non-default ones.
+MODEL_FORMAT_VERSION = 2
 
 #: Columns of :meth:`SourceClassifier.classify`'s output, in order.
 CLASSIFIED_COLUMNS: tuple[str, ...] = (
@@ -64,8 +70,15 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def make_stamp(*, model_version: str, training: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The stamp of a model trained now, with this code's feature schema and scikit-learn."""
+def make_stamp(
+    *,
+    model_version: str,
+    training: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    extraction: ExtractionParams = CLASSIFY_EXTRACTION,
+) -> dict[str, Any]:
+    """The stamp of a model trained now on islands extracted with ``extraction``, with this code's feature
+    schema and scikit-learn."""
     return {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -74,6 +87,7 @@ def make_stamp(*, model_version: str, training: Mapping[str, Any], metrics: Mapp
         "feature_schema": feature_schema(),
         "classes": list(CLASSES),
         "sklearn_version": sklearn.__version__,
+        "extraction": extraction_record(extraction),
         "training": dict(training),
         "metrics": dict(metrics),
     }
@@ -107,6 +121,34 @@ def check_stamp(stamp: Mapping[str, Any], *, source: str = "model") -> None:
                 found=found,
                 needed=needed,
             )
+    record = stamp.get("extraction")
+    if not isinstance(record, Mapping) or not isinstance(record.get("settings"), Mapping) or "digest" not in record:
+        raise ModelVersionError(
+            f"{source} does not record the extraction settings it was trained on; "
+            "retrain it with `cirasa classify train`",
+            found=record,
+            needed="extraction settings and digest",
+        )
+
+
+def check_extraction(
+    stamp: Mapping[str, Any], extraction: ExtractionParams, *, source: str = "model", what: str = "the catalogue"
+) -> None:
+    """Refuse a model trained on islands extracted otherwise than ``extraction`` (its features would differ).
+
+    Raises
+    ------
+    ExtractionMismatchError
+        Naming every differing setting (model value, catalogue value) and how to retrain.
+    """
+    differences = extraction_differences(stamp.get("extraction") or {}, extraction)
+    if differences:
+        raise ExtractionMismatchError(
+            f"{source} was trained on islands extracted with other settings than {what} "
+            f"({'; '.join(differences)}), so its features would not match; retrain it with "
+            "`cirasa classify train` (or extract with the model's settings)",
+            differences=differences,
+        )
 
 
 class SourceClassifier:
@@ -142,6 +184,25 @@ class SourceClassifier:
             f"SourceClassifier(model_version={self.stamp.get('model_version')!r}, "
             f"group_radius_beams={self.group_radius_beams})"
         )
+
+    @property
+    def extraction(self) -> dict[str, Any]:
+        """The stamp's record of the extraction settings of the training islands."""
+        return dict(self.stamp["extraction"])
+
+    def extraction_differences(self, extraction: ExtractionParams) -> list[str]:
+        """The settings in which ``extraction`` differs from the training islands' (empty if none)."""
+        return extraction_differences(self.stamp["extraction"], extraction)
+
+    def check_extraction(self, extraction: ExtractionParams, *, what: str = "the catalogue") -> None:
+        """Refuse to classify islands extracted with other settings than the training islands'.
+
+        Raises
+        ------
+        ExtractionMismatchError
+            Naming the differing settings.
+        """
+        check_extraction(self.stamp, extraction, source=f"model v{self.stamp.get('model_version')}", what=what)
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Class probabilities ``(n, 3)`` of a feature matrix.

@@ -21,7 +21,7 @@ from astropy.table import Table
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from science.classify.catalogue import CLASSIFY_EXTRACTION
+from science.classify.extraction import CLASSIFY_EXTRACTION
 from science.classify.features import FEATURE_NAMES, build_features, flatten_sources
 from science.classify.labels import CLASSES, IslandTruth
 from science.classify.model import SourceClassifier, make_stamp
@@ -194,11 +194,11 @@ def train_classifier(
     counts = {c: int(np.sum(train.labels == c)) for c in CLASSES}
     training = {
         "spec": spec.model_dump(mode="json"),
-        "extraction": extraction.model_dump(mode="json", exclude_defaults=True),
         "n_sources": len(train.labels),
         "class_counts": counts,
     }
-    classifier = SourceClassifier(estimator, make_stamp(model_version=model_version, training=training, metrics={}))
+    stamp = make_stamp(model_version=model_version, training=training, metrics={}, extraction=extraction)
+    classifier = SourceClassifier(estimator, stamp)
     metrics: dict[str, Any] = {"training": evaluate(classifier, train)}
     if spec.validation_seeds:
         metrics["validation"] = evaluate(

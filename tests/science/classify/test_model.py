@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from science.classify.catalogue import classify_file
-from science.classify.errors import EmptyCatalogueError, ModelError, ModelVersionError
+from science.classify.catalogue import CLASSIFY_EXTRACTION, classify_file
+from science.classify.errors import EmptyCatalogueError, ExtractionMismatchError, ModelError, ModelVersionError
+from science.classify.extraction import extraction_differences, extraction_digest, extraction_record
 from science.classify.features import FEATURE_NAMES
 from science.classify.labels import CLASSES
 from science.classify.model import CLASSIFIED_COLUMNS, OnnxScorer, SourceClassifier
 from science.classify.training import TrainingSpec, build_training_set, train_classifier
+from science.extract.params import ExtractionParams
 from science.extract.sources import empty_island_table
+from science.io.catalogue import write_catalogue_products
 from science.io.classified import DEFAULT_MODEL, load_classifier, write_classifier
 from science.io.fits import write_image
 from science.simulate import simulate_image
@@ -60,6 +64,8 @@ def test_a_written_model_loads_and_predicts_the_same(tiny: SourceClassifier, tmp
         ("feature_schema", "0123456789abcdef", "feature schema '0123456789abcdef'"),
         ("sklearn_version", "0.24.2", "scikit-learn version '0.24'"),
         ("classes", ["a", "b", "c"], "classes"),
+        ("extraction", None, "does not record the extraction settings"),
+        ("extraction", {"fitsources": True}, "does not record the extraction settings"),
     ],
 )
 def test_a_stamp_for_other_code_is_refused_before_unpickling(
@@ -74,6 +80,56 @@ def test_a_stamp_for_other_code_is_refused_before_unpickling(
         load_classifier(path)
     assert message in str(info.value)
     assert info.value.code == "model-version-mismatch"
+
+
+def test_the_stamp_records_every_extraction_setting(tiny: SourceClassifier) -> None:
+    record = tiny.stamp["extraction"]
+    assert record["settings"] == CLASSIFY_EXTRACTION.model_dump(mode="json")
+    assert record["settings"]["extendedsearch"] is True and record["settings"]["mergesources"] is True
+    assert record["non_default"] == {"fitsources": True}
+    assert record["digest"] == extraction_digest(CLASSIFY_EXTRACTION)
+    assert tiny.extraction_differences(CLASSIFY_EXTRACTION) == []
+
+
+def test_extraction_differences_name_each_setting() -> None:
+    record = extraction_record(CLASSIFY_EXTRACTION)
+    other = CLASSIFY_EXTRACTION.model_copy(update={"extendedsearch": False, "seedthr": 4.0})
+    assert extraction_differences(record, other) == [
+        "seedthr: model 5.0, catalogue 4.0",
+        "extendedsearch: model true, catalogue false",
+    ]
+    # a model stamped before a field existed (or a default changed) is not taken for the same settings
+    older = {
+        **record,
+        "digest": "0" * 16,
+        "settings": {k: v for k, v in record["settings"].items() if k != "mergesources"},
+    }
+    assert extraction_differences(older, CLASSIFY_EXTRACTION) == ["mergesources: model absent, catalogue true"]
+
+
+def test_the_shipped_model_was_trained_with_the_classification_extraction() -> None:
+    """Changing the extraction defaults (or CLASSIFY_EXTRACTION) needs a retrained model: `cirasa classify train`."""
+    assert load_classifier().extraction_differences(CLASSIFY_EXTRACTION) == []
+
+
+def test_an_image_is_not_extracted_with_other_settings_than_the_models(
+    tiny: SourceClassifier, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    image, _ = simulate_image(shape=(256, 256), n_sources=15, n_resolved=3, seed=5, name="five")
+    path = write_image(tmp_path / "five.fits", image)
+    other = ExtractionParams(fitsources=True, mergesources=False)
+    with pytest.raises(ExtractionMismatchError, match="mergesources: model true, catalogue false") as info:
+        classify_file(path, tiny, extraction=other)
+    assert isinstance(info.value, ModelVersionError) and info.value.code == "model-extraction-mismatch"
+    assert "retrain it with `cirasa classify train`" in str(info.value)
+    # a catalogue's settings are not in its files: when the caller knows they differ, a warning, not a refusal
+    written = write_catalogue_products(classify_file(path, tiny).table, tmp_path, "five")
+    with caplog.at_level(logging.WARNING, logger="science.classify.catalogue"):
+        same = classify_file(written["catalogue"], tiny, catalogue_extraction=CLASSIFY_EXTRACTION)
+        assert not caplog.records
+        differs = classify_file(written["catalogue"], tiny, catalogue_extraction=other)
+    assert "mergesources: model true, catalogue false" in caplog.text
+    assert list(differs.classes["class"]) == list(same.classes["class"])
 
 
 def test_a_model_file_that_does_not_match_its_stamp_is_refused(tiny: SourceClassifier, tmp_path: Path) -> None:
