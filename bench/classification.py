@@ -14,6 +14,8 @@ Per set: accuracy, per-class precision/recall, confusion matrix (rows truth), co
 10 beams), the extractor's rule-based artefact flag (``rejectartefacts``) on the same islands for
 comparison, peak-count agreement (fitted components vs true peaks on real islands) and the ``<n>C_<m>P``
 label counts. Goals: ≥ 0.90 compact-vs-extended accuracy, ≥ 0.80 artefact recall near bright sources.
+The images are extracted with :data:`~science.classify.extraction.CLASSIFY_EXTRACTION`; a model trained on
+other extraction settings is refused (retrain it with ``cirasa classify train``).
 Writes ``bench/results/classification.json`` and ``classification-confusion.png`` (the shifted set).
 """
 
@@ -30,7 +32,8 @@ import numpy as np
 
 from bench.machine import machine_info
 from flows.classify import render_confusion_png
-from science.classify.catalogue import CLASSIFY_EXTRACTION
+from science.classify.errors import ExtractionMismatchError
+from science.classify.extraction import CLASSIFY_EXTRACTION, extraction_digest
 from science.classify.labels import CLASSES, IslandTruth
 from science.classify.training import TrainingSpec, build_training_set, evaluate
 from science.extract.extractor import SourceExtractor
@@ -86,6 +89,10 @@ def _peaks_and_labels(classifier: Any, data: Any) -> dict[str, Any]:
 
 def run(model: str | None = None) -> dict[str, Any]:
     classifier = load_classifier(model)
+    try:
+        classifier.check_extraction(CLASSIFY_EXTRACTION, what="the benchmark's extraction")
+    except ExtractionMismatchError as exc:
+        raise SystemExit(str(exc)) from None
     trained_on = set(classifier.stamp["training"]["spec"]["seeds"]) | set(
         classifier.stamp["training"]["spec"]["validation_seeds"]
     )
@@ -93,6 +100,12 @@ def run(model: str | None = None) -> dict[str, Any]:
         "benchmark": "classification",
         "machine": machine_info(),
         "model_version": classifier.stamp["model_version"],
+        "extraction": {
+            "non_default": CLASSIFY_EXTRACTION.model_dump(mode="json", exclude_defaults=True),
+            "extendedsearch": CLASSIFY_EXTRACTION.extendedsearch,
+            "mergesources": CLASSIFY_EXTRACTION.mergesources,
+            "digest": extraction_digest(CLASSIFY_EXTRACTION),
+        },
         "goals": {"compact_vs_extended_accuracy": 0.90, "artefact_near_bright_recall": 0.80},
         "results": {},
     }
@@ -100,7 +113,7 @@ def run(model: str | None = None) -> dict[str, Any]:
         if trained_on & set(seeds):
             raise SystemExit(f"held-out seeds {sorted(trained_on & set(seeds))} were used in training")
         start = time.perf_counter()
-        data = build_training_set(spec, seeds)
+        data = build_training_set(spec, seeds, extraction=CLASSIFY_EXTRACTION)
         built = time.perf_counter() - start
         start = time.perf_counter()
         metrics = evaluate(classifier, data)
