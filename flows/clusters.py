@@ -4,13 +4,21 @@
 
 Everything listens on loopback (``interface="lo"`` for scheduler and workers, dashboard on a free
 port), which is right for the single-node test Slurm and for a LocalCluster.
+
+``python -m flows.clusters`` (:func:`run_engine`) is a flow-run process that submits the run's
+Slurm worker jobs before it imports Prefect and the flow, so that Slurm starts them meanwhile;
+:func:`open_cluster` in the flow then adopts that cluster.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import re
+import runpy
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -163,20 +171,12 @@ def _wait_for_first_worker(client: Client, cluster: Any, spec: ClusterSpec) -> N
         raise ClusterStartTimeoutError(f"no Dask worker joined within {spec.start_timeout_s:g} s on {where}") from exc
 
 
-@contextmanager
-def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
-    """Start the cluster of ``spec``, wait for its first worker, yield a client; close all on exit.
-
-    Closing the cluster cancels its Slurm jobs; this happens on errors and KeyboardInterrupt too.
-
-    Raises
-    ------
-    ClusterStartTimeoutError
-        No worker joined within ``spec.start_timeout_s`` (the message has the Slurm job states).
-    """
+def start_cluster(spec: ClusterSpec) -> Any:
+    """Construct the cluster of ``spec``; a Slurm one submits its worker jobs now (without waiting
+    for them) and then keeps ``spec.workers`` of them (a lost worker job is resubmitted)."""
     cluster: Any
     if spec.kind == "slurm":
-        from dask_jobqueue.slurm import SLURMCluster  # imported only where Slurm is used (1.4 s)
+        from dask_jobqueue.slurm import SLURMCluster  # imported only where Slurm is used
 
         cluster = SLURMCluster(**build_slurm_cluster_kwargs(spec))
     elif spec.kind == "kubernetes":
@@ -185,12 +185,55 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
         cluster = open_kube_cluster(spec)
     else:
         cluster = LocalCluster(**build_local_cluster_kwargs(spec))  # type: ignore[no-untyped-call]
-    try:
-        if spec.kind == "slurm":
-            # scale now (adapt would wait for its first tick), then adapt so that a lost worker job is
-            # resubmitted and its work recomputed
+    if spec.kind == "slurm":
+        try:
+            # scale now (adapt would wait for its first tick), then adapt so that a lost worker job
+            # is resubmitted and its work recomputed
             cluster.scale(spec.workers)
             cluster.adapt(minimum=spec.workers, maximum=spec.workers, interval="1s")
+        except BaseException:
+            cluster.close()
+            raise
+    return cluster
+
+
+# At most one cluster started ahead of the flow by `run_engine`, with its spec, until a flow adopts it.
+_prestarted: list[tuple[ClusterSpec, Any]] = []
+
+
+def _adopt_prestarted(spec: ClusterSpec) -> Any | None:
+    """The cluster started ahead of the flow if it is the one ``spec`` asks for (else it is closed)."""
+    if not _prestarted:
+        return None
+    started_spec, cluster = _prestarted.pop()
+    if started_spec == spec:
+        logger.info("Dask %s cluster adopted (started before the flow)", spec.kind)
+        return cluster
+    cluster.close()
+    return None
+
+
+def release_prestarted() -> None:
+    """Close the cluster started ahead of the flow if no flow adopted it (nothing to do, or a failure)."""
+    while _prestarted:
+        _, cluster = _prestarted.pop()
+        cluster.close()
+
+
+@contextmanager
+def open_cluster(spec: ClusterSpec) -> Iterator[Client]:
+    """Start the cluster of ``spec`` (or adopt the same one started ahead of the flow, see
+    :func:`run_engine`), wait for its first worker, yield a client; close all on exit.
+
+    Closing the cluster cancels its Slurm jobs; this happens on errors and KeyboardInterrupt too.
+
+    Raises
+    ------
+    ClusterStartTimeoutError
+        No worker joined within ``spec.start_timeout_s`` (the message has the Slurm job states).
+    """
+    cluster = _adopt_prestarted(spec) or start_cluster(spec)
+    try:
         with Client(cluster) as client:  # type: ignore[no-untyped-call]
             _wait_for_first_worker(client, cluster, spec)
             logger.info("Dask %s cluster up: %s, dashboard %s", spec.kind, cluster, cluster.dashboard_link)
@@ -221,3 +264,65 @@ class ClusterRequest(BaseModel):
             image=settings.kubernetes_image if settings.cluster == "kubernetes" else None,
             namespace=settings.kubernetes_namespace if settings.cluster == "kubernetes" else None,
         )
+
+
+def run_spec(cluster: ClusterRequest, output_dir: str | Path) -> ClusterSpec:
+    """The cluster of a flow run that writes into ``output_dir`` (worker job logs under it unless the
+    pool sets a log directory), on the pool the run is in."""
+    return cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
+
+
+def _flow_run_spec() -> ClusterSpec | None:
+    """The Slurm cluster the flow run of this process will open, from its ``cluster`` and
+    ``output_dir`` parameters (read from the Prefect API); None when it has no output_dir."""
+    import httpx  # a plain GET: Prefect's client would import Prefect first
+
+    run_id, api_url = os.environ.get("PREFECT__FLOW_RUN_ID"), os.environ.get("PREFECT_API_URL")
+    if not (run_id and api_url):
+        return None
+    headers = {}
+    if os.environ.get("PREFECT_API_KEY"):
+        headers["Authorization"] = f"Bearer {os.environ['PREFECT_API_KEY']}"
+    elif os.environ.get("PREFECT_API_AUTH_STRING"):
+        token = base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    response = httpx.get(f"{api_url.rstrip('/')}/flow_runs/{run_id}", headers=headers, timeout=10)
+    response.raise_for_status()
+    parameters = response.json().get("parameters") or {}
+    if not parameters.get("output_dir"):
+        return None
+    spec = run_spec(ClusterRequest.model_validate(parameters.get("cluster") or {}), parameters["output_dir"])
+    return spec if spec.kind == "slurm" else None
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # until Prefect's engine installs its own: run `finally`, close the cluster
+
+
+def run_engine() -> None:
+    """``python -m flows.clusters``: the flow-run process of a deployment whose flow fans out on a
+    Slurm cluster of its ``cluster`` and ``output_dir`` parameters (survey-reprocess).
+
+    It submits the cluster's worker jobs first, so that Slurm starts them while this process imports
+    Prefect and the flow (~2 s), then runs Prefect's engine exactly as ``python -m prefect.engine``.
+    The flow's :func:`open_cluster` adopts that cluster when its spec is the same; one not adopted
+    (nothing to process, another spec, a failure) is closed when the engine is done. Any problem
+    here only means the flow starts its cluster itself.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        spec = _flow_run_spec()
+        if spec is not None:
+            _prestarted.append((spec, start_cluster(spec)))
+    except Exception as exc:  # never fatal: the flow opens its own cluster
+        print(f"flows.clusters: no cluster started ahead of the flow ({exc!r})", file=sys.stderr)
+    try:
+        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+    finally:
+        release_prestarted()
+
+
+if __name__ == "__main__":
+    from flows import clusters  # the module the flow imports, not this __main__ copy
+
+    clusters.run_engine()

@@ -16,9 +16,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
-from flows.clusters import ClusterRequest, open_cluster
+from flows.clusters import ClusterRequest, open_cluster, release_prestarted, run_spec
 from flows.results import ResultStore
-from flows.settings import FlowSettings
 from flows.work import process_image
 from science.extract.params import ExtractionParams
 from science.io.fits import image_base_name
@@ -63,9 +62,9 @@ def extract_images(
     todo = [image for image in images if image not in finished]
     logger.info("%d image(s), %d already done, %d to process", len(images), len(finished), len(todo))
     if not todo:
+        release_prestarted()  # a cluster submitted ahead of the flow has nothing to do
         return [store.read(finished[image]) for image in images], len(finished)
-    spec = cluster.spec(FlowSettings(), default_log_directory=Path(output_dir) / "dask-logs")
-    with open_cluster(spec) as client:
+    with open_cluster(run_spec(cluster, output_dir)) as client:
         futures = client.map(process_image, todo, [params] * len(todo), [output_dir] * len(todo), pure=False)
         results = {image: store.read(key) for image, key in finished.items()}  # while the workers work
         processed: list[dict[str, Any]] = client.gather(futures)  # type: ignore[no-untyped-call]
