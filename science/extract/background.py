@@ -9,6 +9,9 @@ large as the image, global median and MAD are used.
 
 The grid is anchored to the *full* image (``origin``/``full_shape``): a tile uses exactly the boxes of the
 untiled grid that lie inside it, so tile maps equal untiled maps away from the tile's cut edges.
+
+Box medians and MADs are exact order statistics: boxes on a grid of whole cells (box a multiple of the
+step) come from :mod:`science.extract.boxstats`, the others from a partition of their pixels.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from scipy import ndimage
 
 from science.errors import ParameterError
+from science.extract.boxstats import aligned_box_stats
 
 __all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps", "box_centres"]
 
@@ -73,19 +77,62 @@ def _interp_axis(centres: npt.NDArray[np.int64], n: int) -> tuple[npt.NDArray[np
 
 
 def _bilinear(
-    grid: npt.NDArray[np.float64], cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], shape: tuple[int, int]
+    grid: npt.NDArray[np.float64],
+    cy: npt.NDArray[np.int64],
+    cx: npt.NDArray[np.int64],
+    shape: tuple[int, int],
+    threads: int = 1,
 ) -> F32:
-    """Bilinear interpolation of a box grid to every pixel (float32, in place, separable: y then x)."""
+    """Bilinear interpolation of a box grid to every pixel (float32, separable: y then x).
+
+    Every pixel is ``left · (1 − t) + right · t`` in float32 with the row values of its two neighbouring
+    centres; the columns between equally spaced centres are computed together, as a ``(rows, intervals,
+    step)`` view of the output, in blocks of rows shared among ``threads``.
+    """
     ky, ty = _interp_axis(cy, shape[0])
     kx, tx = _interp_axis(cx, shape[1])
     gy = grid[np.minimum(ky + 1, cy.size - 1)]
     rows = (grid[ky] * (1.0 - ty)[:, None] + gy * ty[:, None]).astype(np.float32)
-    out = np.take(rows, kx, axis=1)
-    out *= (1.0 - tx).astype(np.float32)
-    right = np.take(rows, np.minimum(kx + 1, cx.size - 1), axis=1)
-    right *= tx.astype(np.float32)
-    out += right
+    wl, wr = (1.0 - tx).astype(np.float32), tx.astype(np.float32)
+    kr = np.minimum(kx + 1, cx.size - 1)
+    out = np.empty(shape, np.float32)
+    x0, nreg, step = _regular_run(cx)
+    n = nreg - 1
+    if n > 0 and not all(
+        np.array_equal(w[x0 : x0 + n * step].reshape(n, step), np.broadcast_to(w[x0 : x0 + step], (n, step)))
+        for w in (wl, wr)
+    ):
+        n = 0  # the weights repeat between equally spaced centres; otherwise take the general path
+    x1 = x0 + n * step
+    view = as_strided(out[:, x0:], shape=(shape[0], n, step), strides=(out.strides[0], step * 4, 4))
+
+    def fill(y0: int, y1: int) -> None:
+        for a in range(y0, y1, 64):
+            b = min(y1, a + 64)
+            if n > 0:
+                np.multiply(rows[a:b, :n, None], wl[x0 : x0 + step], out=view[a:b])
+                view[a:b] += rows[a:b, 1 : n + 1, None] * wr[x0 : x0 + step]
+            for c, d in ((0, x0), (x1, shape[1])):
+                if d > c:
+                    np.multiply(rows[a:b][:, kx[c:d]], wl[c:d], out=out[a:b, c:d])
+                    out[a:b, c:d] += rows[a:b][:, kr[c:d]] * wr[c:d]
+
+    parts = np.linspace(0, shape[0], max(1, min(threads, shape[0] // 256)) + 1).astype(int)
+    if parts.size > 2:
+        with ThreadPoolExecutor(max_workers=parts.size - 1) as pool:
+            list(pool.map(fill, parts[:-1], parts[1:]))
+    else:
+        fill(0, shape[0])
     return out
+
+
+def _regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
+    """``(first, count, step)`` of the leading equally spaced centres (count ≥ 1)."""
+    if centres.size < 2:
+        return (int(centres[0]) if centres.size else 0), centres.size, 1
+    gaps = np.diff(centres)
+    count = 1 + int(np.argmin(gaps == gaps[0])) if not np.all(gaps == gaps[0]) else centres.size
+    return int(centres[0]), count, int(gaps[0])
 
 
 def _median_in_place(samples: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float64]:
@@ -205,11 +252,11 @@ class BackgroundEstimator:
                 return self._global(data)
             centres.append(c)
         cy, cx = centres
-        level_grid, rms_grid = self._grid_stats(data, cy, cx, box)
-        level = _bilinear(level_grid, cy, cx, data.shape)
+        level_grid, rms_grid = self._grid_stats(data, cy, cx, box, step, need_rms=not self.second_pass)
+        level = _bilinear(level_grid, cy, cx, data.shape, self.threads)
         if self.second_pass:
-            _, rms_grid = self._grid_stats((data - level).astype(np.float32, copy=False), cy, cx, box)
-        rms = _bilinear(rms_grid, cy, cx, data.shape)
+            _, rms_grid = self._grid_stats((data - level).astype(np.float32, copy=False), cy, cx, box, step)
+        rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads)
         return BackgroundMaps(level, rms)
 
     def _global(self, data: F32) -> BackgroundMaps:
@@ -225,22 +272,62 @@ class BackgroundEstimator:
         return BackgroundMaps(np.full(data.shape, med, np.float32), np.full(data.shape, rms, np.float32))
 
     def _grid_stats(
-        self, data: F32, cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], box: int
+        self,
+        data: F32,
+        cy: npt.NDArray[np.int64],
+        cx: npt.NDArray[np.int64],
+        box: int,
+        step: int,
+        *,
+        need_rms: bool = True,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Box medians and 1.4826·MAD, bad boxes filled from the nearest good one.
+
+        Box rows whose pixel rows are all finite take exact selections: the cell-aligned boxes through
+        :func:`aligned_box_stats`, the others (and any it hands back) through a partition of their pixels.
+        Rows with blanks use ``nanmedian`` on the boxes with ``min_pixels`` finite pixels. Without
+        ``need_rms`` the rms grid is only right in sign (the level fill of a two-pass estimate).
+        """
         half = box // 2
         level = np.full((cy.size, cx.size), np.nan)
         rms = np.full((cy.size, cx.size), np.nan)
-
         k = box * box // 2
         # Box rows whose pixel rows are all finite take the NaN-free path (flags computed once per image).
-        finite_rows: npt.NDArray[np.bool_] = np.asarray(np.isfinite(data).all(axis=1))
+        # (a float64 row sum of float32 pixels is finite exactly when all of them are: it cannot overflow)
+        finite_rows: npt.NDArray[np.bool_] = (
+            np.isfinite(data.sum(axis=1, dtype=np.float64))
+            if data.dtype == np.float32
+            else np.asarray(np.isfinite(data).all(axis=1))
+        )
+        finite_box = np.array([bool(finite_rows[c - half : c - half + box].all()) for c in cy])
+        todo = np.ones((cy.size, cx.size), dtype=bool)
+        y0, ny, ystep = _regular_run(cy - half)
+        x0, nx, xstep = _regular_run(cx - half)
+        # Cell-aligned boxes of 2 to 8 cells a side (beyond, each box spans too many cells to gain).
+        if (
+            data.dtype == np.float32
+            and box % step == 0
+            and 2 <= box // step <= 8
+            and (ny == 1 or ystep == step)
+            and (nx == 1 or xstep == step)
+            and ny * nx >= 16
+        ):
+            flags = np.concatenate(([0], finite_box[:ny].astype(np.int8), [0]))
+            runs = np.flatnonzero(np.diff(flags)).reshape(-1, 2)
+            for a, b in runs:
+                block = data[y0 + a * step : y0 + (b - 1) * step + box, x0 : x0 + (nx - 1) * step + box]
+                med, mad, ok = aligned_box_stats(block, box, step, with_mad=need_rms, threads=self.threads)
+                level[a:b, :nx] = med
+                rms[a:b, :nx] = MAD_TO_SIGMA * mad
+                todo[a:b, :nx] = ~ok
 
         def one_row(i: int) -> None:
+            cols = np.flatnonzero(todo[i])
             c = cy[i]
             block = data[c - half : c - half + box]
-            windows = sliding_window_view(block, box, axis=1)[:, cx - half]  # (box, ngx, box)
-            samples = np.ascontiguousarray(windows.transpose(1, 0, 2)).reshape(cx.size, box * box)
-            if finite_rows[c - half : c - half + box].all():
+            windows = sliding_window_view(block, box, axis=1)[:, cx[cols] - half]  # (box, ncols, box)
+            samples = np.ascontiguousarray(windows.transpose(1, 0, 2)).reshape(cols.size, box * box)
+            if finite_box[i]:
                 med = _median_in_place(samples, k)
                 # The deviations' multiset does not depend on the order the selection left: reuse the buffer.
                 np.subtract(samples, med[:, None].astype(np.float32), out=samples)
@@ -249,17 +336,19 @@ class BackgroundEstimator:
             else:
                 count = np.isfinite(samples).sum(axis=1)
                 ok = count >= self.min_pixels
-                med = np.full(cx.size, np.nan)
-                mad = np.full(cx.size, np.nan)
+                med = np.full(cols.size, np.nan)
+                mad = np.full(cols.size, np.nan)
                 if ok.any():
                     med[ok] = np.nanmedian(samples[ok], axis=1)
                     mad[ok] = np.nanmedian(np.abs(samples[ok] - med[ok, None]), axis=1)
-            level[i] = med
-            rms[i] = MAD_TO_SIGMA * mad
+            level[i, cols] = med
+            rms[i, cols] = MAD_TO_SIGMA * mad
 
         # numpy's selection releases the GIL: rows of boxes run on threads, each row written once.
-        with ThreadPoolExecutor(max_workers=min(self.threads, cy.size)) as pool:
-            list(pool.map(one_row, range(cy.size)))
+        rows = np.flatnonzero(todo.any(axis=1))
+        if rows.size:
+            with ThreadPoolExecutor(max_workers=min(self.threads, rows.size)) as pool:
+                list(pool.map(one_row, rows))
         bad = ~np.isfinite(level) | ~(rms > 0)
         if bad.all():
             logger.warning("no background box has %d finite pixels", self.min_pixels)

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from science.errors import ParameterError
-from science.extract.background import MAD_TO_SIGMA, BackgroundEstimator, box_centres
+from science.extract.background import (
+    MAD_TO_SIGMA,
+    BackgroundEstimator,
+    _bilinear,
+    _fill_bad,
+    _interp_axis,
+    box_centres,
+)
 
 
 def test_box_centres_span_the_axis_with_boxes_flush_at_both_ends() -> None:
@@ -81,3 +88,126 @@ def test_tile_maps_equal_full_maps_inside_the_tile() -> None:
 def test_invalid_parameters(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ParameterError, match=message):
         BackgroundEstimator(**kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- brute-force reference
+
+
+def _reference_grid(
+    estimator: BackgroundEstimator, data: np.ndarray, cy: np.ndarray, cx: np.ndarray, box: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Box medians and 1.4826·MAD one box at a time with np.median (np.nanmedian on rows with blanks)."""
+    half = box // 2
+    finite_rows = np.isfinite(data).all(axis=1)
+    level = np.full((cy.size, cx.size), np.nan)
+    rms = np.full((cy.size, cx.size), np.nan)
+    for i, c in enumerate(cy):
+        pixels = np.stack([data[c - half : c - half + box, x - half : x - half + box].ravel() for x in cx])
+        if finite_rows[c - half : c - half + box].all():
+            for j in range(cx.size):
+                med = np.median(pixels[j].astype(np.float64))
+                mad = np.median(np.abs(pixels[j] - np.float32(med)).astype(np.float64))
+                level[i, j], rms[i, j] = med, MAD_TO_SIGMA * mad
+        else:  # float32 nanmedian, deviations in float64 (rows of boxes, as the estimator does)
+            ok = np.isfinite(pixels).sum(axis=1) >= estimator.min_pixels
+            if ok.any():
+                med = np.nanmedian(pixels[ok], axis=1).astype(np.float64)
+                level[i, ok] = med
+                rms[i, ok] = MAD_TO_SIGMA * np.nanmedian(np.abs(pixels[ok] - med[:, None]), axis=1)
+    bad = ~np.isfinite(level) | ~(rms > 0)
+    return _fill_bad(level, bad), _fill_bad(rms, bad)
+
+
+def _reference_bilinear(grid: np.ndarray, cy: np.ndarray, cx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Separable interpolation with gathers (rows in float64 rounded to float32, then columns in float32)."""
+    ky, ty = _interp_axis(cy, shape[0])
+    kx, tx = _interp_axis(cx, shape[1])
+    rows = (grid[ky] * (1.0 - ty)[:, None] + grid[np.minimum(ky + 1, cy.size - 1)] * ty[:, None]).astype(np.float32)
+    left = rows[:, kx] * (1.0 - tx).astype(np.float32)
+    return left + rows[:, np.minimum(kx + 1, cx.size - 1)] * tx.astype(np.float32)
+
+
+def _reference_estimate(
+    estimator: BackgroundEstimator,
+    data: np.ndarray,
+    beam: float,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    full = full_shape or data.shape
+    box = estimator.box_pixels(beam)
+    step, half = estimator.step_pixels(box), box // 2
+    cy, cx = (box_centres(full[a], box, step) - origin[a] for a in (0, 1))
+    cy = cy[(cy - half >= 0) & (cy - half + box <= data.shape[0])]
+    cx = cx[(cx - half >= 0) & (cx - half + box <= data.shape[1])]
+    level_grid, rms_grid = _reference_grid(estimator, data, cy, cx, box)
+    level = _reference_bilinear(level_grid, cy, cx, data.shape)
+    if estimator.second_pass:
+        _, rms_grid = _reference_grid(estimator, (data - level).astype(np.float32), cy, cx, box)
+    return level, _reference_bilinear(rms_grid, cy, cx, data.shape)
+
+
+def _test_image(seed: int, shape: tuple[int, int], kind: str) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.2, 1.0, shape) + np.linspace(0.0, 3.0, shape[1])[None, :]
+    ys, xs = rng.integers(0, shape[0], 15), rng.integers(0, shape[1], 15)
+    data[ys, xs] += rng.lognormal(2.0, 1.0, 15)  # bright pixels
+    if kind == "ties":
+        data = np.round(data * 4.0) / 4.0
+    elif kind == "nan-block":
+        data[shape[0] // 3 : shape[0] // 3 + 25, : shape[1] // 2] = np.nan
+    elif kind == "nan-pixels":
+        data[rng.integers(0, shape[0], 3), rng.integers(0, shape[1], 3)] = np.nan
+    return data.astype(np.float32)
+
+
+CASES = [
+    # (shape, box_beams, beam px, grid, second_pass, min_pixels, kind): box and step from the estimator
+    ((203, 251), 10.0, 4.0, 0.2, True, 10, "noise"),  # box 40, step 8, last row and column of boxes flush
+    ((160, 176), 10.0, 4.0, 0.2, False, 10, "ties"),
+    ((203, 190), 10.0, 4.0, 0.2, True, 10, "nan-block"),
+    ((199, 207), 10.0, 4.0, 0.2, True, 500, "nan-block"),
+    ((150, 161), 10.0, 4.0, 0.2, True, 10, "nan-pixels"),
+    ((131, 140), 7.0, 3.0, 1 / 3, True, 10, "noise"),  # box 21 (odd pixel count), step 7
+    ((131, 140), 7.0, 3.0, 1 / 3, False, 10, "ties"),
+    ((120, 97), 9.0, 1.0, 1 / 3, True, 10, "noise"),  # box 9, step 3
+    ((140, 150), 10.0, 3.0, 0.25, True, 10, "noise"),  # box 30 not a multiple of step 8: partitions only
+]
+
+
+@pytest.mark.parametrize(("shape", "box_beams", "beam", "grid", "second_pass", "min_pixels", "kind"), CASES)
+def test_estimate_equals_brute_force_reference(
+    shape: tuple[int, int], box_beams: float, beam: float, grid: float, second_pass: bool, min_pixels: int, kind: str
+) -> None:
+    data = _test_image(len(kind) + shape[0], shape, kind)
+    estimator = BackgroundEstimator(box_beams=box_beams, grid=grid, second_pass=second_pass, min_pixels=min_pixels)
+    maps = estimator.estimate(data, beam)
+    level, rms = _reference_estimate(estimator, data, beam)
+    np.testing.assert_array_equal(maps.level, level)
+    np.testing.assert_array_equal(maps.rms, rms)
+
+
+@pytest.mark.parametrize(("origin", "tile"), [((40, 0), (216, 200)), ((13, 29), (150, 170)), ((7, 3), (60, 200))])
+def test_tile_estimate_equals_brute_force_reference(origin: tuple[int, int], tile: tuple[int, int]) -> None:
+    data = _test_image(9, (256, 256), "noise")
+    data[100:110, 150:160] = np.nan
+    part = data[origin[0] : origin[0] + tile[0], origin[1] : origin[1] + tile[1]]
+    estimator = BackgroundEstimator(box_beams=10)
+    maps = estimator.estimate(part, 4.0, origin=origin, full_shape=data.shape)
+    level, rms = _reference_estimate(estimator, part, 4.0, origin, data.shape)
+    np.testing.assert_array_equal(maps.level, level)
+    np.testing.assert_array_equal(maps.rms, rms)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(
+    ("n", "box", "step", "offset"), [(300, 40, 8, 0), (203, 40, 8, 5), (150, 21, 7, 2), (90, 9, 9, 0)]
+)
+def test_bilinear_equals_gather_reference(n: int, box: int, step: int, offset: int, threads: int) -> None:
+    shape = (n + 7, n)
+    cy = box_centres(shape[0] + offset, box, step) - offset
+    cy = cy[cy - box // 2 >= 0]
+    cx = box_centres(shape[1], box, step)
+    grid = np.random.default_rng(n).normal(size=(cy.size, cx.size))
+    expected = _reference_bilinear(grid, cy, cx, shape)
+    np.testing.assert_array_equal(_bilinear(grid, cy, cx, shape, threads), expected)
