@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -117,13 +118,18 @@ def _bilinear(
                     np.multiply(rows[a:b][:, kx[c:d]], wl[c:d], out=out[a:b, c:d])
                     out[a:b, c:d] += rows[a:b][:, kr[c:d]] * wr[c:d]
 
-    parts = np.linspace(0, shape[0], max(1, min(threads, shape[0] // 256)) + 1).astype(int)
-    if parts.size > 2:
-        with ThreadPoolExecutor(max_workers=parts.size - 1) as pool:
-            list(pool.map(fill, parts[:-1], parts[1:]))
-    else:
-        fill(0, shape[0])
+    _by_rows(shape[0], threads, fill)
     return out
+
+
+def _by_rows(n: int, threads: int, work: Callable[[int, int], object]) -> None:
+    """``work(start, stop)`` on ``threads`` bands of ``n`` image rows (one band when the image is small)."""
+    bands = np.linspace(0, n, max(1, min(threads, n // 256)) + 1).astype(int)
+    if bands.size > 2:
+        with ThreadPoolExecutor(max_workers=bands.size - 1) as pool:
+            list(pool.map(work, bands[:-1].tolist(), bands[1:].tolist()))
+    else:
+        work(0, n)
 
 
 def _regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
@@ -255,7 +261,14 @@ class BackgroundEstimator:
         level_grid, rms_grid = self._grid_stats(data, cy, cx, box, step, need_rms=not self.second_pass)
         level = _bilinear(level_grid, cy, cx, data.shape, self.threads)
         if self.second_pass:
-            _, rms_grid = self._grid_stats((data - level).astype(np.float32, copy=False), cy, cx, box, step)
+            if data.dtype == np.float32:
+                residual = np.empty_like(data)
+                _by_rows(
+                    data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=residual[a:b])
+                )
+            else:
+                residual = (data - level).astype(np.float32)
+            _, rms_grid = self._grid_stats(residual, cy, cx, box, step)
         rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads)
         return BackgroundMaps(level, rms)
 
@@ -294,11 +307,15 @@ class BackgroundEstimator:
         k = box * box // 2
         # Box rows whose pixel rows are all finite take the NaN-free path (flags computed once per image).
         # (a float64 row sum of float32 pixels is finite exactly when all of them are: it cannot overflow)
-        finite_rows: npt.NDArray[np.bool_] = (
-            np.isfinite(data.sum(axis=1, dtype=np.float64))
-            if data.dtype == np.float32
-            else np.asarray(np.isfinite(data).all(axis=1))
-        )
+        finite_rows = np.empty(data.shape[0], dtype=bool)
+        if data.dtype == np.float32:
+            _by_rows(
+                data.shape[0],
+                self.threads,
+                lambda a, b: np.isfinite(data[a:b].sum(axis=1, dtype=np.float64), out=finite_rows[a:b]),
+            )
+        else:
+            finite_rows[:] = np.isfinite(data).all(axis=1)
         finite_box = np.array([bool(finite_rows[c - half : c - half + box].all()) for c in cy])
         todo = np.ones((cy.size, cx.size), dtype=bool)
         y0, ny, ystep = _regular_run(cy - half)

@@ -189,21 +189,26 @@ class _Cells:
         """Gather the runs ``start[b], length[b]`` of every box into one ``+inf``-padded row per box."""
         seg = length.ravel()
         nonzero = seg > 0
-        seg, first = seg[nonzero], start.ravel()[nonzero]
-        ends = np.cumsum(seg, dtype=np.int64)
-        total = int(ends[-1]) if ends.size else 0
-        # Source index of every candidate: runs of consecutive positions, one per (box, window, cell).
-        src = np.ones(total, np.int64)
-        if total:
-            src[0] = first[0]
-            src[ends[:-1]] = first[1:] - first[:-1] - seg[:-1] + 1
-            np.cumsum(src, out=src)
         width = max(int(count.max(initial=0)), 1)
-        box_ends = np.cumsum(count, dtype=np.int64)
-        dst = np.repeat(np.arange(count.size) * width - (box_ends - count), count) + np.arange(total)
         rows = np.full((count.size, width), np.inf, np.float32)
-        rows.ravel()[dst] = self.flat[src]
+        # Source and destination of every candidate: runs of consecutive positions, one per (box, window,
+        # cell) in the sorted pixels and one per box in the rows.
+        src = _runs(start.ravel()[nonzero], seg[nonzero])
+        if src.size:
+            boxes = np.flatnonzero(count)
+            rows.ravel()[_runs(boxes * width, count[boxes])] = self.flat[src]
         return rows
+
+
+def _runs(first: I64, length: Ints) -> I64:
+    """``first[i], first[i] + 1, …, first[i] + length[i] − 1`` for every i (all lengths positive)."""
+    ends = np.cumsum(length, dtype=np.int64)
+    steps = np.ones(int(ends[-1]) if ends.size else 0, np.int64)
+    if steps.size:  # +1 along a run, a jump between runs, then a running sum
+        steps[0] = first[0]
+        steps[ends[:-1]] = first[1:] - first[:-1] - length[:-1] + 1
+        np.cumsum(steps, out=steps)
+    return steps
 
 
 def _bin_of_rank(cum_box: Ints, rank: float) -> I64:
@@ -325,11 +330,12 @@ def _chunk_stats(block: F32, box: int, step: int, with_mad: bool) -> tuple[F64, 
     lower_bin = _bin_of_rank(cells.cum_box, k - 1) if even else upper_bin
     med = np.full(nby * nbx, np.nan)
     ok = np.zeros(nby * nbx, dtype=bool)
-    cap = MAX_CANDIDATES if with_mad else min(MAX_CANDIDATES, k)  # ≤ k candidates ⇒ MAD > 0
+    cap = MAX_CANDIDATES if with_mad else min(MAX_CANDIDATES, k)  # ≤ k candidates ⇒ MAD > 0 (see below)
     for sel, rows, count in cells.candidates(None, [(lower_bin, upper_bin + 1)], cap):
         rank = (k - 1 if even else k) - cells.below(sel, lower_bin[sel])
         med[sel], ok[sel] = _pick(rows, rank, count, even)
-    if not with_mad:
+    if not with_mad:  # (a zero median also equals pixels of the other sign, which may sit in another bin)
+        ok &= med != 0
         return med.reshape(nby, nbx), np.where(ok, np.inf, np.nan).reshape(nby, nbx), ok.reshape(nby, nbx)
 
     d, slope = _mad_estimate(cells.cum_box, cells.bins.edges, med, n)

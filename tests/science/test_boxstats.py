@@ -48,7 +48,7 @@ def _image(kind: str, shape: tuple[int, int], seed: int) -> F32:
     return data.astype(np.float32)
 
 
-GEOMETRIES = [(40, 8), (21, 7), (9, 3), (80, 16), (16, 8), (30, 10)]  # even and odd box pixel counts
+GEOMETRIES = [(40, 8), (21, 7), (9, 3), (80, 16), (16, 8), (30, 10), (8, 1), (5, 1)]  # even and odd box sizes
 KINDS = ["normal", "rounded", "integers", "offset", "skewed", "gradient", "sources"]
 
 
