@@ -39,21 +39,17 @@ from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
 from science.extract.islands import FOUR_CONNECTIVITY, IslandFinder, IslandPixels
 from science.extract.nested import NestedFinder
+from science.extract.params import SMOOTH_FILTERS
 from science.extract.saliency import saliency_mask
 from science.extract.smoothing import bin_image, gaussian_smooth, guided_filter
 from science.extract.sources import scan_order, stack_islands
 
-__all__ = ["EXTENDED_METHODS", "SMOOTH_FILTERS", "ExtendedFinder", "ExtendedStage", "assign_morphology"]
+__all__ = ["ExtendedFinder", "ExtendedStage", "assign_morphology"]
 
 logger = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 B8 = npt.NDArray[np.bool_]
-
-#: caesar-rest ``extsfinder`` values and caesar's numbers; only SALIENCY-THRESH is implemented.
-EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SALIENCY-THRESH": 4}
-#: caesar-rest ``smoothfilter`` values and caesar's numbers.
-SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 COMPACT, EXTENDED, COMPACT_EXTENDED = 1, 3, 4
 

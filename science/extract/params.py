@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from science.errors import ParameterError
-from science.extract.background import BackgroundEstimator
-from science.extract.extended import EXTENDED_METHODS, SMOOTH_FILTERS, ExtendedFinder, ExtendedStage
-from science.extract.fitting import GaussianFitter
-from science.extract.islands import IslandFinder
-from science.extract.nested import NestedFinder
-from science.image import Beam
 
-__all__ = ["ExtractionParams"]
+if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
+    # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
+    from science.extract.background import BackgroundEstimator
+    from science.extract.extended import ExtendedStage
+    from science.extract.fitting import GaussianFitter
+    from science.extract.islands import IslandFinder
+    from science.extract.nested import NestedFinder
+    from science.image import Beam
+
+__all__ = ["EXTENDED_METHODS", "SMOOTH_FILTERS", "ExtractionParams"]
+
+#: caesar ``extsfinder`` methods by name and number (only SALIENCY-THRESH is implemented).
+EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SALIENCY-THRESH": 4}
+#: caesar ``smoothfilter`` values by name and number.
+SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
 class ExtractionParams(BaseModel):
@@ -218,14 +226,20 @@ class ExtractionParams(BaseModel):
         """The user beam, or None when ``bmaj``/``bmin`` are not set."""
         if self.bmaj is None or self.bmin is None:
             return None
+        from science.image import Beam
+
         return Beam(self.bmaj, self.bmin, self.bpa)
 
     def background_estimator(self) -> BackgroundEstimator:
         """The configured :class:`BackgroundEstimator`."""
+        from science.extract.background import BackgroundEstimator
+
         return BackgroundEstimator(box_beams=self.bkgbox, grid=self.bkggrid, second_pass=self.bkg2ndpass)
 
     def gaussian_fitter(self) -> GaussianFitter:
         """The configured :class:`GaussianFitter`."""
+        from science.extract.fitting import GaussianFitter
+
         return GaussianFitter(
             max_components=self.fit_maxcomponents,
             max_nbeams=self.fit_maxnbeams,
@@ -242,6 +256,8 @@ class ExtractionParams(BaseModel):
 
     def nested_finder(self) -> NestedFinder:
         """The configured :class:`NestedFinder`."""
+        from science.extract.nested import NestedFinder
+
         return NestedFinder(
             source_to_beam_thr=self.nested_sourcetobeamthr,
             min_scale=self.nested_blobminscale,
@@ -256,6 +272,8 @@ class ExtractionParams(BaseModel):
 
     def extended_stage(self) -> ExtendedStage | None:
         """The configured extended search and merge, or None when both are off."""
+        from science.extract.extended import ExtendedFinder, ExtendedStage
+
         if not (self.extendedsearch or self.mergesources):
             return None
         finder = None
@@ -282,6 +300,8 @@ class ExtractionParams(BaseModel):
 
     def island_finder(self) -> IslandFinder:
         """The configured :class:`IslandFinder`."""
+        from science.extract.islands import IslandFinder
+
         return IslandFinder(seed_thr=self.seedthr, merge_thr=self.mergethr, min_pixels=self.npixmin)
 
 
