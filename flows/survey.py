@@ -20,7 +20,7 @@ from flows.clusters import ClusterRequest, open_cluster, release_prestarted, run
 from flows.results import ResultStore
 from flows.work import process_image
 from science.extract.params import ExtractionParams
-from science.io.fits import image_base_name
+from science.io.naming import image_base_name
 
 
 class SurveySelection(BaseModel):

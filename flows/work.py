@@ -9,26 +9,34 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
-
-from astropy.table import Table
+from typing import TYPE_CHECKING, Any
 
 from flows.results import ResultStore, result_key
-from science.extract.extractor import extract_file
 from science.extract.params import ExtractionParams
-from science.extract.tiling import Tile, extract_tile
-from science.io.catalogue import write_catalogue_products
-from science.io.fits import image_base_name
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from science.extract.tiling import Tile
+
+# The extraction is imported by the functions, on the workers that run them: a flow process that only
+# maps these functions does not import astropy.table, scipy and the extraction stages.
 
 
 def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, dict[str, str]]:
     """Extract one tile and say where it ran (host and, on Slurm, the job id)."""
+    from science.extract.tiling import extract_tile
+
     where = {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
     return extract_tile(image, tile, params), where
 
 
 def extract_and_write(image: str, params: ExtractionParams, output_dir: str) -> dict[str, Any]:
     """Extract one image and write its caesar products into ``output_dir``: the plain work itself."""
+    from science.extract.extractor import extract_file
+    from science.io.catalogue import write_catalogue_products
+    from science.io.naming import image_base_name
+
     table = extract_file(image, params)
     files = write_catalogue_products(table, output_dir, image_base_name(image))
     return {

@@ -23,6 +23,7 @@ from astropy.wcs import WCS
 
 from science.errors import InvalidImageError
 from science.image import Beam, Image, pixel_scale_deg
+from science.io.naming import image_base_name
 
 __all__ = ["ImageInfo", "image_base_name", "load_image", "load_image_info", "load_section", "write_image"]
 
@@ -61,15 +62,6 @@ class ImageInfo:
     def pixscale_arcsec(self) -> float:
         """Geometric-mean pixel size, arcsec."""
         return pixel_scale_deg(self.wcs) * 3600.0
-
-
-def image_base_name(path: str | Path) -> str:
-    """File name without directory and FITS extension (``/d/tile_07.fits.gz`` → ``tile_07``)."""
-    name = Path(path).name
-    for suffix in (".fits.gz", ".fits.fz", ".fits", ".fit", ".fts", ".gz"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
 
 
 @contextmanager
