@@ -247,7 +247,7 @@ def fit_ragged(
     sizes: npt.NDArray[np.int64],
     sigma: F64,
     *,
-    max_iter: int = 100,
+    max_iter: int = 300,
     tol: float = 1e-4,
 ) -> FitOutcome:
     """Bounded Levenberg–Marquardt fit of ``G`` islands at once, pixels concatenated (no padding).
