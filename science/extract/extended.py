@@ -77,14 +77,14 @@ class _LabelIslands(IslandFinder):
         return self.find_islands(data, _SparseSignificance(maps.level, maps.rms, self.inside), **geometry)
 
     def _label(
-        self, z: F32
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        self, z: F32, *, reuse: bool = False
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64], F32]:
         flat = self.labels.ravel()[self.inside]
         ok = np.bincount(flat, minlength=self.n + 1) >= self.min_pixels
         if self.select is not None:
             ok &= self.select(self.inside, flat, self.n)
         keep = np.nonzero(ok)[0]
-        return self.labels, self.inside, flat, keep[keep > 0].astype(np.int64)
+        return self.labels, self.inside, flat, keep[keep > 0].astype(np.int64), z.ravel()[self.inside]
 
 
 @dataclass(frozen=True, eq=False)

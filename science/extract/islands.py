@@ -78,27 +78,38 @@ class IslandFinder:
 
     def label(self, z: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Label map of the kept islands (0 = none) and the kept label numbers."""
-        labels, _, _, keep = self._label(z)
+        labels, _, _, keep, _ = self._label(z)
         return labels, keep
 
     def _label(
-        self, z: npt.NDArray[np.float32]
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
-        """Labels, flat indices of every labelled pixel, their labels, and the kept label numbers.
+        self, z: npt.NDArray[np.float32], *, reuse: bool = False
+    ) -> tuple[
+        npt.NDArray[np.int32],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float32],
+    ]:
+        """Labels, flat indices of every labelled pixel, their labels, the kept label numbers and their ``z``.
 
         Counts run over the labelled pixels only (a few per cent of the image), not over the whole map.
+        With ``reuse`` the label map is written over ``z`` itself (same size, int32): one full-size array
+        fewer to allocate and fault in; ``z`` is then garbage.
         """
         mask = z >= self.merge_thr
-        labels, n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=np.int32)
         inside = np.flatnonzero(mask)
+        z_inside = z.ravel()[inside]
+        out = z.view(np.int32) if reuse and z.flags.c_contiguous else np.empty(z.shape, np.int32)
+        n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=out)
+        labels = out
         flat = labels.ravel()[inside]
         if n == 0:
-            return labels, inside, flat, np.empty(0, np.int64)
+            return labels, inside, flat, np.empty(0, np.int64), z_inside
         npix = np.bincount(flat, minlength=n + 1)
-        seeds = np.bincount(flat[z.ravel()[inside] >= self.seed_thr], minlength=n + 1)
+        seeds = np.bincount(flat[z_inside >= self.seed_thr], minlength=n + 1)
         keep = np.nonzero((npix >= self.min_pixels) & (seeds > 0))[0]
         keep = keep[keep > 0]
-        return labels, inside, flat, keep.astype(np.int64)
+        return labels, inside, flat, keep.astype(np.int64), z_inside
 
     def find(
         self,
@@ -158,8 +169,7 @@ class IslandFinder:
         full_shape: tuple[int, int] | None = None,
     ) -> tuple[Table, list[IslandPixels]]:
         """As :meth:`find`, plus the pixels of every island in table row order (for nesting and fitting)."""
-        z = maps.significance(data)
-        labels, inside, flat, keep = self._label(z)
+        labels, inside, flat, keep, z_inside = self._label(maps.significance(data), reuse=True)
         table = empty_island_table(len(keep))
         if len(keep) == 0:
             return table, []
@@ -183,7 +193,7 @@ class IslandFinder:
         table["y_w"] = total(vals * yy) / stot + y0
         table["Stot(Jy/beam)"] = stot
         table["Smax(Jy/beam)"] = _label_max(flat, vals, size)[keep]
-        table["zmax"] = _label_max(flat, z.ravel()[inside].astype(np.float64), size)[keep]
+        table["zmax"] = _label_max(flat, z_inside.astype(np.float64), size)[keep]
         table["bkgSum(Jy/beam)"] = total(maps.level.ravel()[inside].astype(np.float64))
         table["rmsSum(Jy/beam)"] = total(maps.rms.ravel()[inside].astype(np.float64))
         self._shape_columns(table, labels, keep, origin, full)
@@ -192,7 +202,7 @@ class IslandFinder:
         table["isGoodSource"] = 1
         add_sky_columns(table, wcs, beam_area_pixels=beam_area_pixels, frequency_hz=frequency_hz)
         logger.debug("%d islands in %s at origin %s", len(table), data.shape, origin)
-        pixels = _island_pixels(inside, flat, keep, data, maps, z, origin)
+        pixels = _island_pixels(inside, flat, keep, data, maps, z_inside, origin)
         order = scan_order(table)
         table = table[order]
         table["name"] = [f"S{k + 1}" for k in range(len(table))]
@@ -233,10 +243,10 @@ def _island_pixels(
     keep: npt.NDArray[np.int64],
     data: npt.NDArray[np.float32],
     maps: BackgroundMaps,
-    z: npt.NDArray[np.float32],
+    z_inside: npt.NDArray[np.float32],
     origin: tuple[int, int],
 ) -> list[IslandPixels]:
-    """Pixels of each kept label, in ``keep`` order, grouped with one sort."""
+    """Pixels of each kept label, in ``keep`` order, grouped with one sort (``z_inside``: ``z`` at ``inside``)."""
     order = np.argsort(flat, kind="stable")
     sorted_labels = flat[order]
     starts = np.searchsorted(sorted_labels, keep, side="left")
@@ -246,7 +256,7 @@ def _island_pixels(
     yy, xx = np.divmod(idx_all, width)
     value = np.nan_to_num((data.ravel()[idx_all] - maps.level.ravel()[idx_all]).astype(np.float64))
     rms = maps.rms.ravel()[idx_all].astype(np.float64)
-    zz = z.ravel()[idx_all].astype(np.float64)
+    zz = z_inside[order].astype(np.float64)
     xf, yf = (xx + origin[1]).astype(np.float64), (yy + origin[0]).astype(np.float64)
     return [
         IslandPixels(x=xf[a:b], y=yf[a:b], value=value[a:b], rms=rms[a:b], z=zz[a:b])
