@@ -51,10 +51,12 @@ class BackgroundMaps:
     def significance(self, data: F32) -> F32:
         """``Z = (I − B) / σ``, 0 where the pixel is blank or ``σ ≤ 0`` (caesar convention)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = (data - self.level) / self.rms
-        bad = ~np.isfinite(z) | ~(self.rms > 0)
-        z[bad] = 0.0
-        return z.astype(np.float32, copy=False)
+            z = np.subtract(data, self.level, dtype=np.float32)  # one full-size array, then in place
+            np.divide(z, self.rms, out=z)
+        good = np.isfinite(z)
+        good &= self.rms > 0
+        np.copyto(z, np.float32(0.0), where=~good)
+        return z
 
 
 def box_centres(n: int, box: int, step: int) -> npt.NDArray[np.int64]:
@@ -83,8 +85,9 @@ def _bilinear(
     cx: npt.NDArray[np.int64],
     shape: tuple[int, int],
     threads: int = 1,
+    out: F32 | None = None,
 ) -> F32:
-    """Bilinear interpolation of a box grid to every pixel (float32, separable: y then x).
+    """Bilinear interpolation of a box grid to every pixel (float32, separable: y then x), into ``out`` if given.
 
     Every pixel is ``left · (1 − t) + right · t`` in float32 with the row values of its two neighbouring
     centres; the columns between equally spaced centres are computed together, as a ``(rows, intervals,
@@ -96,7 +99,8 @@ def _bilinear(
     rows = (grid[ky] * (1.0 - ty)[:, None] + gy * ty[:, None]).astype(np.float32)
     wl, wr = (1.0 - tx).astype(np.float32), tx.astype(np.float32)
     kr = np.minimum(kx + 1, cx.size - 1)
-    out = np.empty(shape, np.float32)
+    if out is None:
+        out = np.empty(shape, np.float32)
     x0, nreg, step = _regular_run(cx)
     n = nreg - 1
     if n > 0 and not all(
@@ -260,16 +264,19 @@ class BackgroundEstimator:
         cy, cx = centres
         level_grid, rms_grid = self._grid_stats(data, cy, cx, box, step, need_rms=not self.second_pass)
         level = _bilinear(level_grid, cy, cx, data.shape, self.threads)
+        residual: F32 | None = None
         if self.second_pass:
             if data.dtype == np.float32:
-                residual = np.empty_like(data)
-                _by_rows(
-                    data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=residual[a:b])
-                )
+                buffer = residual = np.empty_like(data)
+                _by_rows(data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=buffer[a:b]))
             else:
                 residual = (data - level).astype(np.float32)
             _, rms_grid = self._grid_stats(residual, cy, cx, box, step)
-        rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads)
+        # The residual is done with: the rms map goes into its memory (one full-size array fewer to fault in).
+        reuse = (
+            residual if residual is not None and residual.dtype == np.float32 and residual.flags.c_contiguous else None
+        )
+        rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
         return BackgroundMaps(level, rms)
 
     def _global(self, data: F32) -> BackgroundMaps:
