@@ -189,7 +189,7 @@ def _region_line(row: Mapping[str, Any]) -> str:
     contour = row["contour"]
     if int(row["npix"]) <= 1 or contour is None or len(contour) <= 1:
         return ""
-    coords = " ".join(f"{int(x) + 1} {int(y) + 1}" for x, y in contour)
+    coords = " ".join(map(str, (np.asarray(contour, np.int64) + 1).ravel().tolist()))
     morph = int(row["morphId"])
     colour = _COLOURS.get(morph, "white")
     return (
@@ -223,7 +223,7 @@ def _island_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "morph_label": morph, "sourceness_label": sourceness, "sourceness_score": -1,
         "border": int(bool(row["edge"])), "class_label": "UNKNOWN", "class_score": -1, "tags": [],
         "beam_area_ratio_par": npix / area, "min_size": -999, "max_size": -999,
-        "vertices": [[int(x), int(y)] for x, y in (row["contour"] if row["contour"] is not None else [])],
+        "vertices": np.asarray(row["contour"], np.int64).reshape(-1, 2).tolist() if row["contour"] is not None else [],
         "crossmatch_info": [], "fit_info": _fit_info(row.get("components", []) if isinstance(row, dict) else row["components"]),
     }  # fmt: skip
     return {
