@@ -318,7 +318,7 @@ def bench_mosaic(work: Path, tile_image: Path, tile_size: int) -> dict[str, Any]
     }
 
 
-def main(runs: int = 3, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2048) -> dict[str, Any]:
+def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2048) -> dict[str, Any]:
     from bench.machine import machine_info
     from science.io.fits import write_image
     from science.simulate import simulate_image
@@ -375,7 +375,7 @@ def _cli(argv: list[str]) -> None:
     mosaic.add_argument("out", type=Path)
     mosaic.add_argument("--tile-size", type=int, default=2048)
     run = sub.add_parser("run")
-    run.add_argument("--runs", type=int, default=3)
+    run.add_argument("--runs", type=int, default=5)
     run.add_argument("--finders", nargs="*", default=list(FINDERS))
     run.add_argument("--mosaic-tile", type=int, default=2048)
     args = parser.parse_args(argv)
@@ -387,7 +387,7 @@ def _cli(argv: list[str]) -> None:
     elif args.cmd == "mosaic":
         run_mosaic(args.image, args.out, args.tile_size)
     else:
-        runs = getattr(args, "runs", 3)
+        runs = getattr(args, "runs", 5)
         doc = main(runs, tuple(getattr(args, "finders", FINDERS)), getattr(args, "mosaic_tile", 2048))
         print(json.dumps(doc["results"], indent=2))
         print(json.dumps(doc["mosaic"], indent=2))
