@@ -84,6 +84,10 @@ class GaussianFitter:
         to the beam (a point-source model, so ``S = Speak``); caesar leaves the shape free (False).
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
+    fewer_zthr
+        A deblended fit still on a bound after its retries is fitted again with one component fewer
+        (caesar) when its faintest component's peak is below this many times the island's mean rms: a
+        component fainter than the detection threshold is not worth a fit on a bound; brighter ones stay.
     threads
         Threads fitting batches of islands (default: all cores); results do not depend on it.
 
@@ -108,6 +112,7 @@ class GaussianFitter:
         peak_kernel: int = 7,
         fix_unresolved: bool = True,
         resolved_nsigma: float = 2.5,
+        fewer_zthr: float = 5.0,
         threads: int | None = None,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0 or peak_kernel < 1:
@@ -126,6 +131,7 @@ class GaussianFitter:
         self.peak_kernel = int(peak_kernel)
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
+        self.fewer_zthr = float(fewer_zthr)
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
         self.free_axis_ratio: dict[int, float] = {}
@@ -142,18 +148,22 @@ class GaussianFitter:
         """Seed peaks ``(value, x, y)``, brightest first, at most ``max_components``."""
         return self._seeds([island]).of(0)
 
-    def _seeds(self, islands: list[IslandPixels]) -> Seeds:
-        return island_seeds(islands, kernel=self.peak_kernel, zthr=self.peak_zthr, max_components=self.max_components)
+    def _seeds(self, islands: list[IslandPixels], max_components: int | None = None) -> Seeds:
+        most = self.max_components if max_components is None else max_components
+        return island_seeds(islands, kernel=self.peak_kernel, zthr=self.peak_zthr, max_components=most)
 
     def start(self, island: IslandPixels, beam: tuple[float, float, float]) -> _Start:
         """Start values and bounds for ``island``; ``beam`` is ``(σ_maj, σ_min, θ)`` in pixels/radians."""
         return self.starts([island], beam)[0]
 
-    def starts(self, islands: list[IslandPixels], beam: tuple[float, float, float]) -> list[_Start]:
-        """Start values and bounds of every island (see :mod:`science.extract.starts`)."""
+    def starts(
+        self, islands: list[IslandPixels], beam: tuple[float, float, float], max_components: int | None = None
+    ) -> list[_Start]:
+        """Start values and bounds of every island (see :mod:`science.extract.starts`), with at most
+        ``max_components`` components (default ``self.max_components``)."""
         if not islands:
             return []
-        seeds = self._seeds(islands)
+        seeds = self._seeds(islands, max_components)
         counts = seeds.count()
         single = moment_starts(islands, beam)
         p0s = [single[g] if counts[g] == 1 else beam_starts(seeds, g, beam) for g in range(len(islands))]
@@ -236,8 +246,20 @@ class GaussianFitter:
             p0 = np.stack([s.p0 for s in sts])
             out = self._solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
             out = self._retry(out, sts, group)
+            outcomes = [_take(out, j) for j in range(len(chunk))]
+            ncomp = sts[0].p0.size // NPAR
+            # the faintest component's fitted peak in units of the island's mean rms
+            amps = out.params[:, 0::NPAR].min(axis=1)
+            sigma = np.array([float(isl.rms.mean()) for isl in group])
+            faint = amps < self.fewer_zthr * sigma
+            failed = np.flatnonzero((out.at_bound | ~out.converged) & faint)
+            if self.nretries > 0 and ncomp > 1 and failed.size:
+                fewer = self._fewer([group[j] for j in failed], ncomp - 1, beam_sigma)
+                for f, better in zip(failed.tolist(), fewer, strict=True):
+                    if better is not None:
+                        outcomes[f] = better
             for j, i in enumerate(chunk):
-                results[i] = (_take(out, j), int(i))
+                results[i] = (outcomes[j], int(i))
 
         self._map(fit_chunk, chunks)
         done = [r for r in results if r is not None]
@@ -249,6 +271,28 @@ class GaussianFitter:
         if self.fix_unresolved:
             self._refit_unresolved(done, starts, islands, beam_sigma)
         return done
+
+    def _fewer(
+        self, islands: list[IslandPixels], ncomp: int, beam: tuple[float, float, float]
+    ) -> list[FitOutcome | None]:
+        """caesar's last resort for a deblended fit that stays on a bound after its retries: fit again with
+        one component fewer (the faintest seed dropped), down to one; None where no fit ends clean."""
+        sts = self.starts(islands, beam, max_components=ncomp)
+        out = self._solve(
+            islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
+        )
+        out = self._retry(out, sts, islands)
+        found: list[FitOutcome | None] = [None] * len(islands)
+        still = []
+        for j in range(len(islands)):
+            if bool(out.converged[j]) and not bool(out.at_bound[j]):
+                found[j] = _take(out, j)
+            else:
+                still.append(j)
+        if still and ncomp > 1:
+            for j, sub in zip(still, self._fewer([islands[j] for j in still], ncomp - 1, beam), strict=True):
+                found[j] = sub
+        return found
 
     def resolved(self, outcome: FitOutcome, beam_sigma: tuple[float, float, float]) -> bool:
         """The single component's area exceeds the beam's by ``resolved_nsigma`` standard errors."""
@@ -275,6 +319,10 @@ class GaussianFitter:
         ]
         fixed = np.array([0.0, 0.0, 0.0, beam_sigma[0], beam_sigma[1], beam_sigma[2]])
         shape = np.array([False, False, False, True, True, True])
+        # islands fitted with fewer components than seeded take the bounds of a one-component start
+        reduced = [done[j][1] for j in todo if starts[done[j][1]].p0.size != NPAR]
+        for i, single in zip(reduced, self.starts([islands[i] for i in reduced], beam_sigma, 1), strict=True):
+            starts[i] = single
 
         def refit(chunk: npt.NDArray[np.intp]) -> None:
             idx = [done[j][1] for j in chunk]

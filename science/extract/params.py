@@ -252,6 +252,7 @@ class ExtractionParams(BaseModel):
             peak_zthr=self.fit_peakzthrmin,
             peak_kernel=self.fit_peakmaxkern,
             fix_unresolved=self.fit_fixunresolved,
+            fewer_zthr=self.seedthr,
         )
 
     def nested_finder(self) -> NestedFinder:
