@@ -166,11 +166,21 @@ def _catalogue(finder: str, out: Path) -> Any:
     from astropy.table import Table
 
     if finder == "cirasa":
+        from astropy.table import vstack
+
+        from science.io.catalogue import read_island_catalogue
         from science.io.components import read_component_catalogue
 
         comps = read_component_catalogue(next(out.glob("catalog_fitcomp-*.dat")))
         comps = comps[comps["sourcenessId"] != 3]
-        return Table({"x": comps["x"], "y": comps["y"], "peak_jy": comps["Speak(Jy/beam)"], "flux_jy": comps["S(Jy)"]})
+        found = Table({"x": comps["x"], "y": comps["y"], "peak_jy": comps["Speak(Jy/beam)"], "flux_jy": comps["S(Jy)"]})
+        # Islands too big to fit (> fit-maxnbeams) have no component but are detections of caesar's catalogue
+        # too: their flux-weighted centre, background-subtracted peak and integrated flux.
+        isl = read_island_catalogue(next(out.glob("catalog-*.dat")))
+        isl = isl[(isl["nComponents"] == 0) & (isl["sourcenessId"] != 3) & (isl["sourceNestedLevel"] == 0)]
+        peak = np.asarray(isl["Smax(Jy/beam)"]) - np.asarray(isl["bkgSum(Jy/beam)"]) / np.asarray(isl["npix"])
+        flux = np.asarray(isl["Stot(Jy/beam)"]) / np.asarray(isl["beamArea"])
+        return vstack([found, Table({"x": isl["x_w"], "y": isl["y_w"], "peak_jy": peak, "flux_jy": flux})])
     return Table.read(out / f"{finder}.csv", format="ascii.csv")
 
 
