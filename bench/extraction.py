@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -33,10 +32,11 @@ from typing import Any, cast
 
 import numpy as np
 
+from bench.peers import RMS_STEP, run_aegean, run_photutils, run_sep
+
 RESULTS = Path(__file__).parent / "results" / "extraction.json"
 FINDERS = ("cirasa", "sep", "photutils", "aegean")
 MATCH_RADIUS_PIX = 3.0
-RMS_STEP = 64
 SIM = {
     "shape": (4096, 4096),
     "n_sources": 2300,
@@ -52,21 +52,6 @@ SIM = {
 
 
 # --------------------------------------------------------------------------- workers (one process each)
-def _write_csv(path: Path, x: Any, y: Any, peak: Any, flux: Any) -> None:
-    rows = np.column_stack([np.asarray(v, float) for v in (x, y, peak, flux)]).reshape(-1, 4)
-    np.savetxt(path, rows, delimiter=",", header="x,y,peak_jy,flux_jy", comments="")
-
-
-def _beam_area_pixels(header: Any) -> float:
-    pix = math.sqrt(abs(header["CDELT1"] * header["CDELT2"]))
-    return float(math.pi * header["BMAJ"] * header["BMIN"] / (4 * math.log(2)) / pix**2)
-
-
-def _save_rms(out: Path, finder: str, rms: Any) -> None:
-    """Every 64th pixel of the finder's own noise map (for its noise scale; negligible in the timing)."""
-    np.save(out / f"{finder}_rms.npy", np.asarray(rms[::RMS_STEP, ::RMS_STEP], dtype=np.float64))
-
-
 def run_cirasa(image: Path, out: Path, seedthr: float = 5.0, extended: bool = False) -> None:
     """Compact sources (as the peers find), or with caesar's extended-source search as well."""
     from science.extract.extractor import extract_file
@@ -77,60 +62,6 @@ def run_cirasa(image: Path, out: Path, seedthr: float = 5.0, extended: bool = Fa
     params = ExtractionParams(seedthr=seedthr, fitsources=True, rejectartefacts=True, extendedsearch=extended)
     table = extract_file(image, params)
     write_catalogue_products(table, out, image_base_name(image))
-
-
-def run_sep(image: Path, out: Path) -> None:
-    import sep
-    from astropy.io import fits
-
-    with fits.open(image, memmap=True) as hdul:
-        data = np.ascontiguousarray(hdul[0].data, dtype=np.float32)
-        area = _beam_area_pixels(hdul[0].header)
-    bkg = sep.Background(data, bw=64, bh=64)
-    sub = data - bkg.back()
-    sep.set_extract_pixstack(5_000_000)
-    # No smoothing kernel: the image is already beam-smoothed, and sep compares the filtered image with the
-    # unfiltered rms, which on correlated noise gives thousands of false detections.
-    rms = bkg.rms()
-    objs = sep.extract(sub, 5.0, err=rms, minarea=5, filter_kernel=None)
-    _save_rms(out, "sep", rms)
-    _write_csv(out / "sep.csv", objs["x"], objs["y"], objs["peak"], objs["flux"] / area)
-
-
-def run_photutils(image: Path, out: Path) -> None:
-    from astropy.io import fits
-    from photutils.background import Background2D, MedianBackground
-    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
-
-    with fits.open(image, memmap=True) as hdul:
-        data = np.asarray(hdul[0].data, dtype=np.float32)
-        area = _beam_area_pixels(hdul[0].header)
-    bkg = Background2D(data, (80, 80), filter_size=(3, 3), bkg_estimator=MedianBackground())
-    sub = data - bkg.background
-    segm = detect_sources(sub, 5.0 * bkg.background_rms, n_pixels=5)
-    segm = deblend_sources(sub, segm, n_pixels=5, progress_bar=False)
-    cat = SourceCatalog(sub, segm)
-    _write_csv(out / "photutils.csv", cat.xcentroid, cat.ycentroid, cat.max_value, cat.segment_flux / area)
-    _save_rms(out, "photutils", bkg.background_rms)
-
-
-def run_aegean(image: Path, out: Path) -> None:
-    import logging
-
-    from AegeanTools.source_finder import SourceFinder
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    logging.getLogger().setLevel(logging.ERROR)
-    finder = SourceFinder(log=logging.getLogger("aegean"))
-    found = finder.find_sources_in_image(str(image), innerclip=5, outerclip=4, cores=1, progress=False)
-    wcs = WCS(fits.getheader(image)).celestial
-    ra = np.array([s.ra for s in found], float)
-    dec = np.array([s.dec for s in found], float)
-    x, y = wcs.wcs_world2pix(ra, dec, 0) if len(found) else (np.empty(0), np.empty(0))
-    peak = [s.peak_flux for s in found]
-    _write_csv(out / "aegean.csv", x, y, peak, [s.int_flux for s in found])
-    _save_rms(out, "aegean", finder.rmsimg)
 
 
 def run_mosaic(image: Path, out: Path, tile_size: int) -> None:

@@ -24,7 +24,6 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,8 +33,9 @@ from astropy.wcs import WCS
 
 from science.errors import ParameterError
 from science.extract.components import ComponentGeometry, component_records, component_sky
-from science.extract.gaussian import NPAR, FitOutcome, fit_one, fit_ragged
+from science.extract.gaussian import NPAR, FitOutcome
 from science.extract.islands import IslandPixels
+from science.extract.solving import Start, retry, solve, take
 from science.extract.starts import Seeds, beam_starts, island_seeds, moment_starts
 from science.image import FWHM_TO_SIGMA, Beam
 
@@ -47,13 +47,6 @@ F64 = npt.NDArray[np.float64]
 
 #: Islands fitted together in one vectorised batch.
 CHUNK = 4096
-
-
-@dataclass(frozen=True, eq=False)
-class _Start:
-    p0: F64
-    lo: F64
-    hi: F64
 
 
 class GaussianFitter:
@@ -152,13 +145,13 @@ class GaussianFitter:
         most = self.max_components if max_components is None else max_components
         return island_seeds(islands, kernel=self.peak_kernel, zthr=self.peak_zthr, max_components=most)
 
-    def start(self, island: IslandPixels, beam: tuple[float, float, float]) -> _Start:
+    def start(self, island: IslandPixels, beam: tuple[float, float, float]) -> Start:
         """Start values and bounds for ``island``; ``beam`` is ``(σ_maj, σ_min, θ)`` in pixels/radians."""
         return self.starts([island], beam)[0]
 
     def starts(
         self, islands: list[IslandPixels], beam: tuple[float, float, float], max_components: int | None = None
-    ) -> list[_Start]:
+    ) -> list[Start]:
         """Start values and bounds of every island (see :mod:`science.extract.starts`), with at most
         ``max_components`` components (default ``self.max_components``)."""
         if not islands:
@@ -181,52 +174,11 @@ class GaussianFitter:
         lo, hi = (comp - spread).ravel(), (comp + spread).ravel()
         out, at = [], 0
         for p0 in p0s:
-            out.append(_Start(p0, lo[at : at + p0.size], hi[at : at + p0.size]))
+            out.append(Start(p0, lo[at : at + p0.size], hi[at : at + p0.size]))
             at += p0.size
         return out
 
     # ------------------------------------------------------------------ fitting
-    def _retry(self, outcome: FitOutcome, starts: list[_Start], islands: list[IslandPixels]) -> FitOutcome:
-        """Refit islands ending on a bound with widened bounds (batch of equal component counts)."""
-        params, cov, chi2 = outcome.params.copy(), outcome.cov.copy(), outcome.chi2.copy()
-        conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
-        lo = np.stack([s.lo for s in starts])
-        hi = np.stack([s.hi for s in starts])
-        previous = atb.size + 1
-        for n in range(self.nretries):
-            todo = np.flatnonzero(atb)
-            if todo.size == 0 or todo.size >= previous:
-                break  # nothing on a bound, or widening no longer frees any fit
-            previous = todo.size
-            widen = (1 + n) * 0.1 * 0.5 * np.abs(hi[todo] - lo[todo])
-            lo[todo] -= widen
-            hi[todo] += widen
-            amp_cols = slice(0, None, NPAR)
-            lo[todo, amp_cols] = np.maximum(lo[todo, amp_cols], 0.0)
-            for sig in (3, 4):
-                lo[todo, sig::NPAR] = np.maximum(lo[todo, sig::NPAR], 0.3)
-            sub = self._solve([islands[i] for i in todo], params[todo], lo[todo], hi[todo])
-            params[todo], cov[todo], chi2[todo] = sub.params, sub.cov, sub.chi2
-            conv[todo], atb[todo], cok[todo] = sub.converged, sub.at_bound, sub.cov_ok
-        return FitOutcome(params, cov, chi2, conv, atb, cok)
-
-    @staticmethod
-    def _solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
-        """Ragged batched LM for all islands; least_squares again for those the batch did not converge."""
-        sizes = np.fromiter((len(isl.x) for isl in islands), np.int64, len(islands))
-        x = np.concatenate([isl.x for isl in islands])
-        y = np.concatenate([isl.y for isl in islands])
-        v = np.concatenate([isl.value for isl in islands])
-        sigma = np.array([float(isl.rms.mean()) for isl in islands])
-        out = fit_ragged(p0, lo, hi, x, y, v, sizes, sigma)
-        for j in np.flatnonzero(~out.converged):
-            isl = islands[j]
-            one = fit_one(p0[j], lo[j], hi[j], isl.x, isl.y, isl.value, float(sigma[j]))
-            if bool(one.converged[0]) or float(one.chi2[0]) < float(out.chi2[j]):
-                out.params[j], out.cov[j], out.chi2[j] = one.params[0], one.cov[0], one.chi2[0]
-                out.converged[j], out.at_bound[j], out.cov_ok[j] = one.converged[0], one.at_bound[0], one.cov_ok[0]
-        return out
-
     def fit_islands(
         self, islands: list[IslandPixels], beam_sigma: tuple[float, float, float]
     ) -> list[tuple[FitOutcome, int]]:
@@ -244,9 +196,9 @@ class GaussianFitter:
             group = [islands[i] for i in chunk]
             sts = [starts[i] for i in chunk]
             p0 = np.stack([s.p0 for s in sts])
-            out = self._solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
-            out = self._retry(out, sts, group)
-            outcomes = [_take(out, j) for j in range(len(chunk))]
+            out = solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
+            out = retry(out, sts, group, self.nretries)
+            outcomes = [take(out, j) for j in range(len(chunk))]
             ncomp = sts[0].p0.size // NPAR
             # the faintest component's fitted peak in units of the island's mean rms
             amps = out.params[:, 0::NPAR].min(axis=1)
@@ -278,15 +230,15 @@ class GaussianFitter:
         """caesar's last resort for a deblended fit that stays on a bound after its retries: fit again with
         one component fewer (the faintest seed dropped), down to one; None where no fit ends clean."""
         sts = self.starts(islands, beam, max_components=ncomp)
-        out = self._solve(
+        out = solve(
             islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
         )
-        out = self._retry(out, sts, islands)
+        out = retry(out, sts, islands, self.nretries)
         found: list[FitOutcome | None] = [None] * len(islands)
         still = []
         for j in range(len(islands)):
             if bool(out.converged[j]) and not bool(out.at_bound[j]):
-                found[j] = _take(out, j)
+                found[j] = take(out, j)
             else:
                 still.append(j)
         if still and ncomp > 1:
@@ -309,7 +261,7 @@ class GaussianFitter:
     def _refit_unresolved(
         self,
         done: list[tuple[FitOutcome, int]],
-        starts: list[_Start],
+        starts: list[Start],
         islands: list[IslandPixels],
         beam_sigma: tuple[float, float, float],
     ) -> None:
@@ -329,14 +281,14 @@ class GaussianFitter:
             sts = []
             for j, i in zip(chunk, idx, strict=True):
                 p0 = np.where(shape, fixed, done[j][0].params[0])
-                sts.append(_Start(p0, np.where(shape, fixed, starts[i].lo), np.where(shape, fixed, starts[i].hi)))
+                sts.append(Start(p0, np.where(shape, fixed, starts[i].lo), np.where(shape, fixed, starts[i].hi)))
             group = [islands[i] for i in idx]
-            out = self._solve(
+            out = solve(
                 group, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
             )
-            out = self._retry(out, sts, group)
+            out = retry(out, sts, group, self.nretries)
             for k, j in enumerate(chunk):
-                done[j] = (_take(out, k), done[j][1])
+                done[j] = (take(out, k), done[j][1])
 
         chunks = [c for c in np.array_split(np.asarray(todo, int), max(1, math.ceil(len(todo) / CHUNK))) if c.size]
         self._map(refit, chunks)
@@ -399,11 +351,6 @@ class GaussianFitter:
         morph = int(table["morphId"][row])
         nbeams = float(table["npix"][row]) / float(table["beamArea"][row])
         return morph in (1, 2) and nbeams <= self.max_nbeams
-
-
-def _take(out: FitOutcome, j: int) -> FitOutcome:
-    s = slice(j, j + 1)
-    return FitOutcome(out.params[s], out.cov[s], out.chi2[s], out.converged[s], out.at_bound[s], out.cov_ok[s])
 
 
 def _store(table: Table, row: int, records: list[dict[str, Any]]) -> None:
