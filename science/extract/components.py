@@ -62,7 +62,6 @@ class ComponentGeometry:
 
     beam: Beam
     pixscale_arcsec: float
-    wcs: WCS
     frequency_hz: float | None
 
 
@@ -105,7 +104,7 @@ def _one(
     err: npt.NDArray[np.float64],
     k: int,
     geo: ComponentGeometry,
-    sky: tuple[float, float] | None = None,
+    sky: tuple[float, float],
 ) -> dict[str, Any]:
     amp, x0, y0, sx, sy, th = (float(v) for v in p[k * NPAR : (k + 1) * NPAR])
     e_amp, e_x, e_y, e_sx, e_sy, e_th = (float(v) for v in err[k * NPAR : (k + 1) * NPAR])
@@ -114,7 +113,7 @@ def _one(
     pa = _pa_range(math.degrees(th) - 90.0)
     scale = geo.pixscale_arcsec
     beam = geo.beam
-    ra, dec = sky if sky is not None else (float(v[0]) for v in geo.wcs.wcs_pix2world([x0], [y0], 0))
+    ra, dec = sky
     bmaj, bmin = FWHM * sx, FWHM * sy
     ecc = math.sqrt(max(0.0, 1.0 - (bmin / bmaj) ** 2)) if bmaj > 0 else 0.0
     ecc_beam = math.sqrt(max(0.0, 1.0 - (beam.bmin_arcsec / beam.bmaj_arcsec) ** 2))
@@ -145,13 +144,13 @@ def component_records(
     quality: int,
     ndata: int,
     island: Any,
-    sky: npt.NDArray[np.float64] | None = None,
+    sky: npt.NDArray[np.float64],
 ) -> list[dict[str, Any]]:
     """One dict per component (every :data:`COMPONENT_COLUMNS` key except ``name``, plus σ/θ keys for JSON).
 
     ``island`` is the island's table row (``npix``, ``beamArea``, ``bkgSum``, ``rmsSum``); ``outcome`` has
-    ``G = 1``. Components are ordered by decreasing amplitude and numbered from 1. ``sky`` optionally
-    holds the components' ``(ra, dec)`` in fit order, computed for many islands in one WCS call (see
+    ``G = 1``. Components are ordered by decreasing amplitude and numbered from 1. ``sky`` holds the
+    components' ``(ra, dec)`` in fit order, computed for many islands in one WCS call (see
     :func:`component_sky`).
     """
     p, cov = outcome.params[0], outcome.cov[0]
@@ -165,7 +164,7 @@ def component_records(
     ndf = max(ndata - p.size, 0)
     records = []
     for cid, k in enumerate(order, start=1):
-        rec = _one(p, err, k, geo, None if sky is None else (float(sky[k, 0]), float(sky[k, 1])))
+        rec = _one(p, err, k, geo, (float(sky[k, 0]), float(sky[k, 1])))
         rec.update(
             {
                 "npix": int(island["npix"]), "componentId": cid, "S(Jy)": fluxes[k][0] / area,

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -81,8 +78,6 @@ class GaussianFitter:
         A deblended fit still on a bound after its retries is fitted again with one component fewer
         (caesar) when its faintest component's peak is below this many times the island's mean rms: a
         component fainter than the detection threshold is not worth a fit on a bound; brighter ones stay.
-    threads
-        Threads fitting batches of islands (default: all cores); results do not depend on it.
 
     Raises
     ------
@@ -106,7 +101,6 @@ class GaussianFitter:
         fix_unresolved: bool = True,
         resolved_nsigma: float = 2.5,
         fewer_zthr: float = 5.0,
-        threads: int | None = None,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0 or peak_kernel < 1:
             raise ParameterError("need max_components ≥ 1, max_nbeams > 0, nretries ≥ 0 and peak_kernel ≥ 1")
@@ -125,7 +119,6 @@ class GaussianFitter:
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
-        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
         self.free_axis_ratio: dict[int, float] = {}
 
@@ -213,7 +206,8 @@ class GaussianFitter:
             for j, i in enumerate(chunk):
                 results[i] = (outcomes[j], int(i))
 
-        self._map(fit_chunk, chunks)
+        for chunk in chunks:
+            fit_chunk(chunk)
         done = [r for r in results if r is not None]
         self.free_axis_ratio = {
             i: float(max(o.params[0][3], o.params[0][4]) / max(min(o.params[0][3], o.params[0][4]), 1e-9))
@@ -291,16 +285,8 @@ class GaussianFitter:
                 done[j] = (take(out, k), done[j][1])
 
         chunks = [c for c in np.array_split(np.asarray(todo, int), max(1, math.ceil(len(todo) / CHUNK))) if c.size]
-        self._map(refit, chunks)
-
-    def _map(self, work: Callable[[npt.NDArray[np.intp]], None], chunks: list[npt.NDArray[np.intp]]) -> None:
-        """Run ``work`` on every chunk; chunks are independent, so on threads (numpy releases the GIL)."""
-        if self.threads <= 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                work(chunk)
-            return
-        with ThreadPoolExecutor(max_workers=min(self.threads, len(chunks))) as pool:
-            list(pool.map(work, chunks))
+        for chunk in chunks:
+            refit(chunk)
 
     def quality(self, outcome: FitOutcome, ndata: int) -> int:
         """caesar fit quality flag of a one-island outcome."""
@@ -329,7 +315,7 @@ class GaussianFitter:
             math.radians(beam.bpa_deg + 90.0),
         )
         fitted = self.fit_islands([islands[r] for r in rows], beam_sigma)
-        geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, wcs=wcs, frequency_hz=frequency_hz)
+        geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):
             row = rows[i]

@@ -4,9 +4,9 @@ A component has six parameters ``(A, x0, y0, sx, sy, theta)``: amplitude, centre
 deviations along its own axes (pixels) and the angle of the ``sx`` axis from the +x axis (radians,
 counter-clockwise). Two solvers share the model:
 
-* :func:`fit_batch` — a vectorised Levenberg–Marquardt over many islands at once (same number of
-  components each, pixels padded with zero weight), with box bounds by projection. It does the bulk of
-  a survey image (isolated single-component islands) in a few numpy operations per iteration.
+* :func:`fit_ragged` — a vectorised Levenberg–Marquardt over many islands at once (same number of
+  components each, pixels concatenated), with box bounds by projection. It does the bulk of a survey
+  image (isolated single-component islands) in a few numpy operations per iteration.
 * :func:`fit_one` — :func:`scipy.optimize.least_squares` (trust-region reflective, bounds, analytic
   Jacobian) for one island, used for deblended islands and for batch fits that did not converge.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NPAR", "FitOutcome", "fit_batch", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
+__all__ = ["NPAR", "FitOutcome", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
 
 #: Parameters per component.
 NPAR = 6
@@ -156,25 +156,6 @@ def _covariance_each(
         cov[g] = 0.0
         cov[g][np.ix_(f, f)] = sigma[g] ** 2 * (inv_l.T @ inv_l)
         ok[g] = bool(np.all(np.isfinite(cov[g])))
-
-
-def fit_batch(
-    p0: F64,
-    lo: F64,
-    hi: F64,
-    x: F64,
-    y: F64,
-    data: F64,
-    weight: F64,
-    sigma: F64,
-    *,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-) -> FitOutcome:
-    """:func:`fit_ragged` on padded ``(G, N)`` pixel arrays (``weight`` 1 on island pixels, 0 on padding)."""
-    keep = weight > 0
-    sizes = keep.sum(axis=1)
-    return fit_ragged(p0, lo, hi, x[keep], y[keep], data[keep], sizes, sigma, max_iter=max_iter, tol=tol)
 
 
 def _segments(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

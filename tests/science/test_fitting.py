@@ -10,7 +10,7 @@ import pytest
 from science.errors import ParameterError
 from science.extract.extractor import ExtractionParams, SourceExtractor
 from science.extract.fitting import GaussianFitter
-from science.extract.gaussian import fit_batch, fit_one, gaussian_jacobian, gaussian_model
+from science.extract.gaussian import fit_one, fit_ragged, gaussian_jacobian, gaussian_model
 from science.extract.islands import IslandPixels
 from science.match import match_to_truth
 from science.simulate import simulate_image
@@ -41,16 +41,7 @@ def test_batch_and_least_squares_recover_a_noiseless_gaussian() -> None:
     isl = _island(truth)
     p0 = truth * np.array([0.9, 1, 1, 1.1, 0.9, 1]) + np.array([0, 0.4, -0.3, 0, 0, 0.2])
     lo, hi = p0 - np.array([0.3, 3, 3, 0.6, 0.5, 1.5]), p0 + np.array([0.3, 3, 3, 0.6, 0.5, 1.5])
-    batch = fit_batch(
-        p0[None],
-        lo[None],
-        hi[None],
-        isl.x[None],
-        isl.y[None],
-        isl.value[None],
-        np.ones((1, len(isl.x))),
-        np.array([0.01]),
-    )
+    batch = fit_ragged(p0[None], lo[None], hi[None], isl.x, isl.y, isl.value, np.array([len(isl.x)]), np.array([0.01]))
     one = fit_one(p0, lo, hi, isl.x, isl.y, isl.value, 0.01)
     for out in (batch, one):
         np.testing.assert_allclose(out.params[0], truth, atol=1e-4)
@@ -133,8 +124,6 @@ def test_caesar_option_names_are_accepted() -> None:
 
 def test_ragged_batch_fits_each_island_as_if_alone() -> None:
     """Islands of different sizes and component counts in one ragged batch follow their own trajectories."""
-    from science.extract.gaussian import fit_ragged
-
     rng = np.random.default_rng(3)
     islands, starts = [], []
     for size in (9, 25, 41):
