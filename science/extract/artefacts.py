@@ -3,11 +3,12 @@
 Residual sidelobes of a bright source look like faint compact sources within a few beams of it. A
 detection (a fitted component, or an island without components) is marked ``sourcenessId = 3`` (FAKE)
 when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
-the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit, ``≥ min_elongation``,
-or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as
-not beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are
-all FAKE becomes FAKE too. Not a caesar stage (caesar leaves every source
-CANDIDATE); off unless ``rejectartefacts`` is set.
+the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit,
+``≥ min_elongation``, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
+beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are all
+FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
+above the background (a point-source fit of crossing sidelobes overshoots the pixels). Not a caesar stage
+(caesar leaves every source CANDIDATE); off unless ``rejectartefacts`` is set.
 """
 
 from __future__ import annotations
@@ -35,20 +36,21 @@ def _detections(
     xy, peak, elong, owner = [], [], [], []
     for row in range(len(table)):
         comps = table["components"][row]
+        # the island's highest pixel above its mean background caps its components' fitted peaks
+        top = float(table["Smax(Jy/beam)"][row]) - float(table["bkgSum(Jy/beam)"][row]) / max(
+            int(table["npix"][row]), 1
+        )
         if comps:
             for k, comp in enumerate(comps):
                 xy.append((comp["x"], comp["y"]))
-                peak.append(comp["Speak(Jy/beam)"])
+                peak.append(min(comp["Speak(Jy/beam)"], top))
                 ratio = comp.get("free_axis_ratio", comp["bmaj"] / max(comp["bmin"], 1e-9))
                 # deblended components start at the beam and may grow by 30 %: one that grew counts as extended
                 elong.append(np.inf if comp["bmaj"] >= EXTENDED_FWHM * beam_fwhm_pixels else ratio)
                 owner.append((row, k))
         else:
             xy.append((float(table["x_w"][row]), float(table["y_w"][row])))
-            peak.append(
-                float(table["Smax(Jy/beam)"][row])
-                - float(table["bkgSum(Jy/beam)"][row]) / max(int(table["npix"][row]), 1)
-            )
+            peak.append(top)
             elong.append(np.inf)
             owner.append((row, -1))
     return np.asarray(xy, float).reshape(-1, 2), np.asarray(peak, float), np.asarray(elong, float), owner
