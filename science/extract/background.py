@@ -29,14 +29,12 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from scipy import ndimage
 
 from science.errors import ParameterError
+from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
 
 __all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps", "box_centres"]
 
 logger = logging.getLogger(__name__)
-
-#: 1.4826 · MAD estimates σ for Gaussian noise.
-MAD_TO_SIGMA = 1.4826
 
 F32 = npt.NDArray[np.float32]
 
@@ -229,6 +227,8 @@ class BackgroundEstimator:
         *,
         origin: tuple[int, int] = (0, 0),
         full_shape: tuple[int, int] | None = None,
+        exclude: npt.NDArray[np.bool_] | None = None,
+        noise: F32 | None = None,
     ) -> BackgroundMaps:
         """Background level and rms maps of ``data``.
 
@@ -242,6 +242,13 @@ class BackgroundEstimator:
             ``(y0, x0)`` of ``data`` in the full image (tiles).
         full_shape
             Shape of the full image; default ``data.shape``.
+        exclude
+            Pixels left out of every box's statistics (caesar ``bkgskipoutliers``: the sources found on a
+            first estimate), see :mod:`science.extract.boxmask`; boxes with less than a quarter of their
+            pixels left are filled from the nearest good box.
+        noise
+            An rms map (a first estimate's) scaling the fill of the excluded pixels; default: the MAD-based
+            rms of all the pixels left.
 
         Returns
         -------
@@ -250,7 +257,7 @@ class BackgroundEstimator:
         full = full_shape or data.shape
         box = self.box_pixels(beam_size_pixels)
         if box >= full[0] or box >= full[1]:
-            return self._global(data)
+            return self._global(data, exclude)
         step = self.step_pixels(box)
         half = box // 2
         centres = []
@@ -259,19 +266,28 @@ class BackgroundEstimator:
             c = c[(c - half >= 0) & (c - half + box <= data.shape[axis])]
             if c.size == 0:
                 logger.warning("tile of shape %s smaller than the %d px background box: global values", data.shape, box)
-                return self._global(data)
+                return self._global(data, exclude)
             centres.append(c)
         cy, cx = centres
-        level_grid, rms_grid = self._grid_stats(data, cy, cx, box, step, need_rms=not self.second_pass)
+        ys, xs, masked, invalid = masked_for_median(data, exclude, cy, cx, box)
+        source = data if masked is None else masked
+        need_rms = not self.second_pass and masked is None
+        level_grid, rms_grid = self._grid_stats(source, cy, cx, box, step, need_rms=need_rms, invalid=invalid)
         level = _bilinear(level_grid, cy, cx, data.shape, self.threads)
         residual: F32 | None = None
         if self.second_pass:
             if data.dtype == np.float32:
-                buffer = residual = np.empty_like(data)
+                buffer = residual = masked if masked is not None else np.empty_like(data)
                 _by_rows(data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=buffer[a:b]))
             else:
                 residual = (data - level).astype(np.float32)
-            _, rms_grid = self._grid_stats(residual, cy, cx, box, step)
+            if ys.size:
+                fill_for_mad(residual, ys, xs, 0.0, fill_spread(data, exclude, noise, ys, xs))
+        elif masked is not None:
+            residual = masked  # raw pixels: half of the masked ones go next to the level
+            fill_for_mad(residual, ys, xs, level[ys, xs], fill_spread(data, exclude, noise, ys, xs))
+        if residual is not None:
+            _, rms_grid = self._grid_stats(residual, cy, cx, box, step, invalid=invalid)
         # The residual is done with: the rms map goes into its memory (one full-size array fewer to fault in).
         reuse = (
             residual if residual is not None and residual.dtype == np.float32 and residual.flags.c_contiguous else None
@@ -279,8 +295,9 @@ class BackgroundEstimator:
         rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
         return BackgroundMaps(level, rms)
 
-    def _global(self, data: F32) -> BackgroundMaps:
-        finite = data[np.isfinite(data)]
+    def _global(self, data: F32, exclude: npt.NDArray[np.bool_] | None = None) -> BackgroundMaps:
+        keep = np.isfinite(data) if exclude is None else np.isfinite(data) & ~exclude
+        finite = data[keep]
         if finite.size < self.min_pixels:
             nan = np.full(data.shape, np.nan, dtype=np.float32)
             return BackgroundMaps(nan, nan.copy())
@@ -300,13 +317,15 @@ class BackgroundEstimator:
         step: int,
         *,
         need_rms: bool = True,
+        invalid: npt.NDArray[np.bool_] | None = None,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Box medians and 1.4826·MAD, bad boxes filled from the nearest good one.
 
         Box rows whose pixel rows are all finite take exact selections: the cell-aligned boxes through
         :func:`aligned_box_stats`, the others (and any it hands back) through a partition of their pixels.
         Rows with blanks use ``nanmedian`` on the boxes with ``min_pixels`` finite pixels. Without
-        ``need_rms`` the rms grid is only right in sign (the level fill of a two-pass estimate).
+        ``need_rms`` the rms grid is only right in sign (the level fill of a two-pass estimate). Boxes marked
+        ``invalid`` count as bad.
         """
         half = box // 2
         level = np.full((cy.size, cx.size), np.nan)
@@ -374,6 +393,8 @@ class BackgroundEstimator:
             with ThreadPoolExecutor(max_workers=min(self.threads, rows.size)) as pool:
                 list(pool.map(one_row, rows))
         bad = ~np.isfinite(level) | ~(rms > 0)
+        if invalid is not None:
+            bad |= invalid
         if bad.all():
             logger.warning("no background box has %d finite pixels", self.min_pixels)
         return _fill_bad(level, bad), _fill_bad(rms, bad)

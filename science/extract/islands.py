@@ -81,6 +81,20 @@ class IslandFinder:
         labels, _, _, keep, _ = self._label(z)
         return labels, keep
 
+    def mask(self, z: npt.NDArray[np.float32], *, grow: int = 0, reuse: bool = False) -> npt.NDArray[np.bool_]:
+        """Pixels of the kept islands, grown by ``grow`` pixels in every direction (``reuse``: see ``_label``)."""
+        _, inside, flat, keep, _ = self._label(z, reuse=reuse)
+        out = np.zeros(z.shape, bool)
+        if keep.size == 0:
+            return out
+        kept = np.zeros(int(flat.max()) + 1, bool)
+        kept[keep] = True
+        ys, xs = np.divmod(inside[kept[flat]], z.shape[1])
+        for dy in range(-grow, grow + 1):
+            for dx in range(-grow, grow + 1):
+                out[np.clip(ys + dy, 0, z.shape[0] - 1), np.clip(xs + dx, 0, z.shape[1] - 1)] = True
+        return out
+
     def _label(
         self, z: npt.NDArray[np.float32], *, reuse: bool = False
     ) -> tuple[

@@ -44,6 +44,10 @@ class ExtractionParams(BaseModel):
         0.2, gt=0, le=1, description="Background box step as a fraction of the box (caesar bkggrid)."
     )
     bkg2ndpass: bool = Field(True, description="Recompute the rms on image − background (caesar bkg2ndpass).")
+    bkgskipoutliers: bool = Field(
+        False,
+        description="Estimate the maps again without the islands found on a first estimate (caesar bkgskipoutliers).",
+    )
     bmaj: float | None = Field(
         None, gt=0, description="User beam major FWHM in arcsec, used only when the header has no beam."
     )

@@ -15,12 +15,33 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from science.extract.artefacts import flag_artefacts
+from science.extract.background import BackgroundMaps
 from science.extract.params import ExtractionParams
 from science.image import Beam
 
-__all__ = ["extract_pixels"]
+__all__ = ["background_maps", "extract_pixels"]
 
 logger = logging.getLogger(__name__)
+
+
+def background_maps(
+    data: npt.NDArray[np.float32],
+    params: ExtractionParams,
+    beam_pixels: float,
+    *,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> BackgroundMaps:
+    """Background and noise maps; with ``bkgskipoutliers`` estimated again without the islands (grown by one
+    pixel, to take in their wings below the merge threshold) found on the first maps."""
+    estimator = params.background_estimator()
+    maps = estimator.estimate(data, beam_pixels, origin=origin, full_shape=full_shape)
+    if params.bkgskipoutliers:
+        sources = params.island_finder().mask(maps.significance(data), grow=1, reuse=True)
+        maps = estimator.estimate(
+            data, beam_pixels, origin=origin, full_shape=full_shape, exclude=sources, noise=maps.rms
+        )
+    return maps
 
 
 def extract_pixels(
@@ -55,7 +76,7 @@ def extract_pixels(
     """
     beam_px = beam.size_pixels(pixscale_arcsec)
     beam_area = beam.area_pixels(pixscale_arcsec)
-    maps = params.background_estimator().estimate(data, beam_px, origin=origin, full_shape=full_shape)
+    maps = background_maps(data, params, beam_px, origin=origin, full_shape=full_shape)
     table, pixels = params.island_finder().find_islands(
         data, maps, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz, origin=origin, full_shape=full_shape
     )

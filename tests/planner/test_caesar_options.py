@@ -33,6 +33,7 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "no-mergesources": "false",
         "fitsources": None,
         "no-nestedsearch": False,
+        "bkgskipoutliers": None,
         "save-regions": True,
         "nthreads": 4,
         "output_dir": "/data/out",
@@ -45,9 +46,10 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "mergesources": True,
         "fitsources": True,
         "nestedsearch": True,
+        "bkgskipoutliers": True,
     }
     parsed = ExtractionParams.model_validate(params)
-    assert not parsed.extendedsearch and parsed.fitsources and parsed.fit_maxnbeams == 10
+    assert not parsed.extendedsearch and parsed.fitsources and parsed.fit_maxnbeams == 10 and parsed.bkgskipoutliers
 
 
 def test_launch_parameters_carry_the_mapped_options() -> None:

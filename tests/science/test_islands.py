@@ -131,3 +131,23 @@ def test_iau_name_truncates() -> None:
 def test_invalid_parameters(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ParameterError, match=message):
         IslandFinder(**kwargs)  # type: ignore[arg-type]
+
+
+def test_mask_covers_the_kept_islands_grown_by_a_pixel() -> None:
+    z = np.zeros((40, 40), np.float32)
+    z[10:13, 10:13] = 3.0
+    z[11, 11] = 6.0  # a seed: kept
+    z[25:28, 25:28] = 3.0  # above the merge threshold but no seed: not a source
+    z[0:2, 30:33] = 7.0  # a kept island on the border: growing stays inside the image
+    finder = IslandFinder(seed_thr=5.0, merge_thr=2.6, min_pixels=5)
+    plain = finder.mask(z)
+    grown = finder.mask(z, grow=1)
+    expected = np.zeros(z.shape, bool)
+    expected[10:13, 10:13] = True
+    expected[0:2, 30:33] = True
+    np.testing.assert_array_equal(plain, expected)
+    expected[9:14, 9:14] = True
+    expected[0:3, 29:34] = True
+    np.testing.assert_array_equal(grown, expected)
+    assert z[11, 11] == 6.0  # left as it was
+    assert not finder.mask(np.zeros((5, 5), np.float32), grow=1).any()
