@@ -7,7 +7,8 @@ times, and scores its catalogue against the truth: completeness at S/N ≥ 5 and
 reliability (detections matched to a real source within 3 px / all detections), and integrated and peak
 flux ratios at S/N > 10. This engine runs compact-source extraction with fitting and artefact rejection
 (``extendedsearch`` off: the peers find compact sources only); ``cirasa_with_extended`` adds caesar's
-extended-source search (caesar-rest's default) for its cost. Each finder's *noise scale* (its rms map
+extended-source search (caesar-rest's default) for its cost, ``cirasa_skipoutliers`` caesar's
+``bkgskipoutliers`` (the maps estimated again without the sources found on the first ones). Each finder's *noise scale* (its rms map
 over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
 reruns this engine at Aegean's effective threshold for a like-for-like completeness. It also runs a
 16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
@@ -52,14 +53,23 @@ SIM = {
 
 
 # --------------------------------------------------------------------------- workers (one process each)
-def run_cirasa(image: Path, out: Path, seedthr: float = 5.0, extended: bool = False) -> None:
-    """Compact sources (as the peers find), or with caesar's extended-source search as well."""
+def run_cirasa(
+    image: Path, out: Path, seedthr: float = 5.0, extended: bool = False, skip_outliers: bool = False
+) -> None:
+    """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
+    estimated again without the sources (caesar ``bkgskipoutliers``)."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    params = ExtractionParams(seedthr=seedthr, fitsources=True, rejectartefacts=True, extendedsearch=extended)
+    params = ExtractionParams(
+        seedthr=seedthr,
+        fitsources=True,
+        rejectartefacts=True,
+        extendedsearch=extended,
+        bkgskipoutliers=skip_outliers,
+    )
     table = extract_file(image, params)
     write_catalogue_products(table, out, image_base_name(image))
 
@@ -175,7 +185,7 @@ def bench_finder(
     }
 
 
-def noise_scale(finder: str, out: Path, image: Path, truth: Any) -> float | None:
+def noise_scale(finder: str, out: Path, image: Path, truth: Any, skip_outliers: bool = False) -> float | None:
     """Median of the finder's noise map over the true noise (``> 1``: its nσ threshold is above nσ true).
 
     The simulation's rms grows linearly along x (``rms_jy · (1 + rms_gradient · x / (nx − 1))``); peers
@@ -184,12 +194,12 @@ def noise_scale(finder: str, out: Path, image: Path, truth: Any) -> float | None
     path = out / f"{finder}_rms.npy"
     if finder == "cirasa":
         from science.extract.params import ExtractionParams
+        from science.extract.pipeline import background_maps
         from science.io.fits import load_image
 
         img = load_image(image)
-        rms = (
-            ExtractionParams().background_estimator().estimate(img.data, img.beam.size_pixels(img.pixscale_arcsec)).rms
-        )
+        params = ExtractionParams(bkgskipoutliers=skip_outliers)
+        rms = background_maps(img.data, params, img.beam.size_pixels(img.pixscale_arcsec)).rms
         sample = np.asarray(rms[::RMS_STEP, ::RMS_STEP], np.float64)
     elif path.exists():
         sample = np.load(path)
@@ -279,6 +289,12 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
             results["cirasa_with_extended"] = bench_finder(
                 "cirasa", path, work, runs, truth, ("--extended",), label="cirasa-extended"
             )
+            skip = bench_finder("cirasa", path, work, runs, truth, ("--skipoutliers",), label="cirasa-skipoutliers")
+            if "error" not in skip:
+                skip["noise_scale"] = noise_scale(
+                    "cirasa", work / "cirasa-skipoutliers", path, truth, skip_outliers=True
+                )
+            results["cirasa_skipoutliers"] = skip
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
@@ -311,6 +327,7 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("out", type=Path)
     worker.add_argument("--seedthr", type=float, default=5.0, help="cirasa only: seed threshold in its own σ")
     worker.add_argument("--extended", action="store_true", help="cirasa only: add the extended-source search")
+    worker.add_argument("--skipoutliers", action="store_true", help="cirasa only: caesar bkgskipoutliers")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
     mosaic.add_argument("out", type=Path)
@@ -322,7 +339,7 @@ def _cli(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "worker":
         if args.finder == "cirasa":
-            run_cirasa(args.image, args.out, args.seedthr, args.extended)
+            run_cirasa(args.image, args.out, args.seedthr, args.extended, args.skipoutliers)
         else:
             WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":
