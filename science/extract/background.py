@@ -248,7 +248,7 @@ class BackgroundEstimator:
             pixels left are filled from the nearest good box.
         noise
             An rms map (a first estimate's) scaling the fill of the excluded pixels; default: the MAD-based
-            rms of all the pixels left.
+            rms of the pixels left on every 4th row and column.
 
         Returns
         -------
