@@ -5,8 +5,10 @@ Slurm output becomes data in the pure ``parse_*``/``build_*`` functions (tested 
 in ``tests/data/slurm``); :meth:`SlurmAdapter._run` is the only place that starts a process.
 
 Start band: ``sbatch --test-only`` gives the time Slurm would start the job, computed from the *time
-limits* of running and higher-priority jobs, not their real run time. Free now (estimate <= now):
-``[now, now + START_LATENCY]`` (sbatch to RUNNING took 1.0-2.2 s on an idle node). Busy:
+limits* of running and higher-priority jobs, not their real run time. Free now (estimate <= now +
+START_LATENCY: slurmctld reads its clock after ours, and a loaded machine put a free partition's
+estimate a second after ``now``): ``[now, now + START_LATENCY]`` (sbatch to RUNNING took 1.0-2.2 s
+on an idle node). Busy:
 ``[estimate, estimate + BUSY_SLACK]``: we rank by Slurm's own prediction; jobs ending before their
 limit make the real start earlier, new higher-priority work makes it later; the slack covers KillWait
 (5 s) and a scheduler pass. A request Slurm can never place (too many cores or too much memory for any
@@ -207,7 +209,7 @@ def build_test_only_argv(request: ResourceRequest, partition: str, *, sbatch: st
 
 def build_start_band(estimate: datetime, now: datetime) -> StartBand:
     """The start band for Slurm's estimate (see the module docstring)."""
-    if estimate <= now:
+    if estimate <= now + START_LATENCY:
         return StartBand(earliest=now, latest=now + START_LATENCY, source=START_SOURCE)
     return StartBand(earliest=estimate, latest=estimate + BUSY_SLACK, source=START_SOURCE)
 

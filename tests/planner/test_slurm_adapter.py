@@ -193,6 +193,13 @@ def test_build_start_band_now_and_later() -> None:
     assert build_start_band(IDLE_AT, IDLE_AT) == StartBand(
         IDLE_AT, IDLE_AT + timedelta(seconds=5), "sbatch --test-only"
     )
+    # slurmctld's clock is read after ours: an estimate a second or two after `now` is still "now"
+    for lag in (1, 2, 5):
+        assert build_start_band(IDLE_AT + timedelta(seconds=lag), IDLE_AT) == StartBand(
+            IDLE_AT, IDLE_AT + timedelta(seconds=5), "sbatch --test-only"
+        )
+    soon = IDLE_AT + timedelta(seconds=6)
+    assert build_start_band(soon, IDLE_AT) == StartBand(soon, soon + timedelta(seconds=30), "sbatch --test-only")
     later = IDLE_AT + timedelta(minutes=5)
     assert build_start_band(later, IDLE_AT) == StartBand(later, later + timedelta(seconds=30), "sbatch --test-only")
 
