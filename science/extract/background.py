@@ -19,20 +19,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
-from scipy import ndimage
+from numpy.lib.stride_tricks import sliding_window_view
 
 from science.errors import ParameterError
 from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
+from science.extract.gridmaps import bilinear, box_centres, by_rows, fill_bad, regular_run
 
-__all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps", "box_centres"]
+__all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,92 +56,6 @@ class BackgroundMaps:
         return z
 
 
-def box_centres(n: int, box: int, step: int) -> npt.NDArray[np.int64]:
-    """Box centres along one axis of length ``n`` (box ``[c − box//2, c − box//2 + box)``)."""
-    half = box // 2
-    last = n - box + half
-    centres = np.arange(half, last + 1, step, dtype=np.int64)
-    if centres.size == 0 or centres[-1] != last:
-        centres = np.append(centres, last)
-    return centres
-
-
-def _interp_axis(centres: npt.NDArray[np.int64], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Index of the left centre and weight of the right one for every pixel (clamped at the ends)."""
-    if centres.size == 1:
-        return np.zeros(n, dtype=np.intp), np.zeros(n)
-    p = np.clip(np.arange(n, dtype=np.float64), centres[0], centres[-1])
-    k = np.clip(np.searchsorted(centres, p, side="right") - 1, 0, centres.size - 2)
-    t = (p - centres[k]) / (centres[k + 1] - centres[k])
-    return k.astype(np.intp), t
-
-
-def _bilinear(
-    grid: npt.NDArray[np.float64],
-    cy: npt.NDArray[np.int64],
-    cx: npt.NDArray[np.int64],
-    shape: tuple[int, int],
-    threads: int = 1,
-    out: F32 | None = None,
-) -> F32:
-    """Bilinear interpolation of a box grid to every pixel (float32, separable: y then x), into ``out`` if given.
-
-    Every pixel is ``left · (1 − t) + right · t`` in float32 with the row values of its two neighbouring
-    centres; the columns between equally spaced centres are computed together, as a ``(rows, intervals,
-    step)`` view of the output, in blocks of rows shared among ``threads``.
-    """
-    ky, ty = _interp_axis(cy, shape[0])
-    kx, tx = _interp_axis(cx, shape[1])
-    gy = grid[np.minimum(ky + 1, cy.size - 1)]
-    rows = (grid[ky] * (1.0 - ty)[:, None] + gy * ty[:, None]).astype(np.float32)
-    wl, wr = (1.0 - tx).astype(np.float32), tx.astype(np.float32)
-    kr = np.minimum(kx + 1, cx.size - 1)
-    if out is None:
-        out = np.empty(shape, np.float32)
-    x0, nreg, step = _regular_run(cx)
-    n = nreg - 1
-    if n > 0 and not all(
-        np.array_equal(w[x0 : x0 + n * step].reshape(n, step), np.broadcast_to(w[x0 : x0 + step], (n, step)))
-        for w in (wl, wr)
-    ):
-        n = 0  # the weights repeat between equally spaced centres; otherwise take the general path
-    x1 = x0 + n * step
-    view = as_strided(out[:, x0:], shape=(shape[0], n, step), strides=(out.strides[0], step * 4, 4))
-
-    def fill(y0: int, y1: int) -> None:
-        for a in range(y0, y1, 64):
-            b = min(y1, a + 64)
-            if n > 0:
-                np.multiply(rows[a:b, :n, None], wl[x0 : x0 + step], out=view[a:b])
-                view[a:b] += rows[a:b, 1 : n + 1, None] * wr[x0 : x0 + step]
-            for c, d in ((0, x0), (x1, shape[1])):
-                if d > c:
-                    np.multiply(rows[a:b][:, kx[c:d]], wl[c:d], out=out[a:b, c:d])
-                    out[a:b, c:d] += rows[a:b][:, kr[c:d]] * wr[c:d]
-
-    _by_rows(shape[0], threads, fill)
-    return out
-
-
-def _by_rows(n: int, threads: int, work: Callable[[int, int], object]) -> None:
-    """``work(start, stop)`` on ``threads`` bands of ``n`` image rows (one band when the image is small)."""
-    bands = np.linspace(0, n, max(1, min(threads, n // 256)) + 1).astype(int)
-    if bands.size > 2:
-        with ThreadPoolExecutor(max_workers=bands.size - 1) as pool:
-            list(pool.map(work, bands[:-1].tolist(), bands[1:].tolist()))
-    else:
-        work(0, n)
-
-
-def _regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
-    """``(first, count, step)`` of the leading equally spaced centres (count ≥ 1)."""
-    if centres.size < 2:
-        return (int(centres[0]) if centres.size else 0), centres.size, 1
-    gaps = np.diff(centres)
-    count = 1 + int(np.argmin(gaps == gaps[0])) if not np.all(gaps == gaps[0]) else centres.size
-    return int(centres[0]), count, int(gaps[0])
-
-
 def _median_in_place(samples: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float64]:
     """Exact median along axis 1 of a NaN-free array, ``k = n // 2``; partitions the caller's buffer in place."""
     n = samples.shape[1]
@@ -153,14 +66,6 @@ def _median_in_place(samples: npt.NDArray[np.float32], k: int) -> npt.NDArray[np
     lower = samples[:, :k].max(axis=1).astype(np.float64)
     result: npt.NDArray[np.float64] = 0.5 * (lower + upper)
     return result
-
-
-def _fill_bad(values: npt.NDArray[np.float64], bad: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    if not bad.any() or bad.all():
-        return values
-    idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
-    filled: npt.NDArray[np.float64] = values[tuple(idx)]
-    return filled
 
 
 class BackgroundEstimator:
@@ -273,12 +178,12 @@ class BackgroundEstimator:
         source = data if masked is None else masked
         need_rms = not self.second_pass and masked is None
         level_grid, rms_grid = self._grid_stats(source, cy, cx, box, step, need_rms=need_rms, invalid=invalid)
-        level = _bilinear(level_grid, cy, cx, data.shape, self.threads)
+        level = bilinear(level_grid, cy, cx, data.shape, self.threads)
         residual: F32 | None = None
         if self.second_pass:
             if data.dtype == np.float32:
                 buffer = residual = masked if masked is not None else np.empty_like(data)
-                _by_rows(data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=buffer[a:b]))
+                by_rows(data.shape[0], self.threads, lambda a, b: np.subtract(data[a:b], level[a:b], out=buffer[a:b]))
             else:
                 residual = (data - level).astype(np.float32)
             if ys.size:
@@ -292,7 +197,7 @@ class BackgroundEstimator:
         reuse = (
             residual if residual is not None and residual.dtype == np.float32 and residual.flags.c_contiguous else None
         )
-        rms = _bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
+        rms = bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
         return BackgroundMaps(level, rms)
 
     def _global(self, data: F32, exclude: npt.NDArray[np.bool_] | None = None) -> BackgroundMaps:
@@ -335,7 +240,7 @@ class BackgroundEstimator:
         # (a float64 row sum of float32 pixels is finite exactly when all of them are: it cannot overflow)
         finite_rows = np.empty(data.shape[0], dtype=bool)
         if data.dtype == np.float32:
-            _by_rows(
+            by_rows(
                 data.shape[0],
                 self.threads,
                 lambda a, b: np.isfinite(data[a:b].sum(axis=1, dtype=np.float64), out=finite_rows[a:b]),
@@ -344,8 +249,8 @@ class BackgroundEstimator:
             finite_rows[:] = np.isfinite(data).all(axis=1)
         finite_box = np.array([bool(finite_rows[c - half : c - half + box].all()) for c in cy])
         todo = np.ones((cy.size, cx.size), dtype=bool)
-        y0, ny, ystep = _regular_run(cy - half)
-        x0, nx, xstep = _regular_run(cx - half)
+        y0, ny, ystep = regular_run(cy - half)
+        x0, nx, xstep = regular_run(cx - half)
         # Cell-aligned boxes of 2 to 8 cells a side (beyond, each box spans too many cells to gain).
         if (
             data.dtype == np.float32
@@ -397,4 +302,4 @@ class BackgroundEstimator:
             bad |= invalid
         if bad.all():
             logger.warning("no background box has %d finite pixels", self.min_pixels)
-        return _fill_bad(level, bad), _fill_bad(rms, bad)
+        return fill_bad(level, bad), fill_bad(rms, bad)

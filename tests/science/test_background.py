@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from science.errors import ParameterError
-from science.extract.background import (
-    MAD_TO_SIGMA,
-    BackgroundEstimator,
-    _bilinear,
-    _fill_bad,
-    _interp_axis,
-    box_centres,
-)
+from science.extract.background import MAD_TO_SIGMA, BackgroundEstimator
+from science.extract.gridmaps import bilinear, box_centres, fill_bad, interp_axis
 
 
 def test_box_centres_span_the_axis_with_boxes_flush_at_both_ends() -> None:
@@ -115,13 +109,13 @@ def _reference_grid(
                 level[i, ok] = med
                 rms[i, ok] = MAD_TO_SIGMA * np.nanmedian(np.abs(pixels[ok] - med[:, None]), axis=1)
     bad = ~np.isfinite(level) | ~(rms > 0)
-    return _fill_bad(level, bad), _fill_bad(rms, bad)
+    return fill_bad(level, bad), fill_bad(rms, bad)
 
 
 def _reference_bilinear(grid: np.ndarray, cy: np.ndarray, cx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Separable interpolation with gathers (rows in float64 rounded to float32, then columns in float32)."""
-    ky, ty = _interp_axis(cy, shape[0])
-    kx, tx = _interp_axis(cx, shape[1])
+    ky, ty = interp_axis(cy, shape[0])
+    kx, tx = interp_axis(cx, shape[1])
     rows = (grid[ky] * (1.0 - ty)[:, None] + grid[np.minimum(ky + 1, cy.size - 1)] * ty[:, None]).astype(np.float32)
     left = rows[:, kx] * (1.0 - tx).astype(np.float32)
     return left + rows[:, np.minimum(kx + 1, cx.size - 1)] * tx.astype(np.float32)
@@ -210,7 +204,7 @@ def test_bilinear_equals_gather_reference(n: int, box: int, step: int, offset: i
     cx = box_centres(shape[1], box, step)
     grid = np.random.default_rng(n).normal(size=(cy.size, cx.size))
     expected = _reference_bilinear(grid, cy, cx, shape)
-    np.testing.assert_array_equal(_bilinear(grid, cy, cx, shape, threads), expected)
+    np.testing.assert_array_equal(bilinear(grid, cy, cx, shape, threads), expected)
 
 
 # Bright blocks on even rows and columns with even sides: every box (corners on multiples of 8) cuts them
