@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from science.errors import ParameterError
 from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
+from science.extract.estimators import BkgEstimator, box_level_rms, estimator_grid
 from science.extract.gridmaps import bilinear, box_centres, by_rows, fill_bad, regular_run
 
 __all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps"]
@@ -69,7 +70,7 @@ def _median_in_place(samples: npt.NDArray[np.float32], k: int) -> npt.NDArray[np
 
 
 class BackgroundEstimator:
-    """Median / MAD background and noise on caesar's overlapping box grid.
+    """Background and noise on caesar's overlapping box grid (median / MAD unless told otherwise).
 
     Parameters
     ----------
@@ -83,6 +84,9 @@ class BackgroundEstimator:
         Boxes with fewer finite pixels are filled from the nearest good box.
     threads
         Threads computing box statistics (default: all cores); results do not depend on it.
+    estimator
+        caesar ``bkgestimator``: ``Median`` (median and 1.4826·MAD, default), ``Mean``, ``BiWeight`` or
+        ``ClippedMedian`` (:mod:`science.extract.estimators`).
 
     Raises
     ------
@@ -98,6 +102,7 @@ class BackgroundEstimator:
         second_pass: bool = True,
         min_pixels: int = 10,
         threads: int | None = None,
+        estimator: BkgEstimator | str = BkgEstimator.MEDIAN,
     ) -> None:
         if not (math.isfinite(box_beams) and box_beams > 0):
             raise ParameterError(f"box_beams must be a positive number, got {box_beams!r}")
@@ -105,6 +110,10 @@ class BackgroundEstimator:
             raise ParameterError(f"grid must be in (0, 1], got {grid!r}")
         if min_pixels < 1:
             raise ParameterError(f"min_pixels must be ≥ 1, got {min_pixels!r}")
+        try:
+            self.estimator = BkgEstimator.from_option(estimator)
+        except ValueError as error:
+            raise ParameterError(f"estimator {error}") from None
         self.box_beams = float(box_beams)
         self.grid = float(grid)
         self.second_pass = bool(second_pass)
@@ -114,7 +123,7 @@ class BackgroundEstimator:
     def __repr__(self) -> str:
         return (
             f"BackgroundEstimator(box_beams={self.box_beams}, grid={self.grid}, "
-            f"second_pass={self.second_pass}, min_pixels={self.min_pixels})"
+            f"second_pass={self.second_pass}, min_pixels={self.min_pixels}, estimator={self.estimator.value!r})"
         )
 
     def box_pixels(self, beam_size_pixels: float) -> int:
@@ -174,6 +183,8 @@ class BackgroundEstimator:
                 return self._global(data, exclude)
             centres.append(c)
         cy, cx = centres
+        if self.estimator is not BkgEstimator.MEDIAN:
+            return self._other_estimate(data, cy, cx, box, exclude)
         ys, xs, masked, invalid = masked_for_median(data, exclude, cy, cx, box)
         source = data if masked is None else masked
         need_rms = not self.second_pass and masked is None
@@ -200,12 +211,51 @@ class BackgroundEstimator:
         rms = bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
         return BackgroundMaps(level, rms)
 
+    def _other_estimate(
+        self,
+        data: F32,
+        cy: npt.NDArray[np.int64],
+        cx: npt.NDArray[np.int64],
+        box: int,
+        exclude: npt.NDArray[np.bool_] | None,
+    ) -> BackgroundMaps:
+        """The maps by a Mean, BiWeight or ClippedMedian estimator; excluded pixels are blanked (these
+        estimators handle blanks at no extra cost), boxes with less than a quarter of their pixels left are
+        filled from the nearest good box."""
+        source = np.asarray(data, dtype=np.float32) if exclude is None else data.astype(np.float32, copy=True)
+        min_pixels = self.min_pixels
+        if exclude is not None:
+            source[exclude] = np.nan
+            min_pixels = max(min_pixels, box * box // 4)
+
+        def grids(image: F32) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+            level, rms = estimator_grid(image, cy, cx, box, self.estimator, min_pixels=min_pixels, threads=self.threads)
+            bad = ~np.isfinite(level) | ~(rms > 0)
+            if bad.all():
+                logger.warning("no background box has %d finite pixels", min_pixels)
+            return fill_bad(level, bad), fill_bad(rms, bad)
+
+        level_grid, rms_grid = grids(source)
+        level = bilinear(level_grid, cy, cx, data.shape, self.threads)
+        if self.second_pass:
+            if exclude is None:
+                _, rms_grid = grids(np.subtract(source, level))
+            else:
+                np.subtract(source, level, out=source)  # the copy is done with: the residual goes in it
+                _, rms_grid = grids(source)
+        return BackgroundMaps(level, bilinear(rms_grid, cy, cx, data.shape, self.threads))
+
     def _global(self, data: F32, exclude: npt.NDArray[np.bool_] | None = None) -> BackgroundMaps:
         keep = np.isfinite(data) if exclude is None else np.isfinite(data) & ~exclude
         finite = data[keep]
         if finite.size < self.min_pixels:
             nan = np.full(data.shape, np.nan, dtype=np.float32)
             return BackgroundMaps(nan, nan.copy())
+        if self.estimator is not BkgEstimator.MEDIAN:
+            level, rms = (float(v[0]) for v in box_level_rms(finite[None, :], self.estimator, self.min_pixels))
+            if self.second_pass:
+                rms = float(box_level_rms((finite - level)[None, :], self.estimator, self.min_pixels)[1][0])
+            return BackgroundMaps(np.full(data.shape, level, np.float32), np.full(data.shape, rms, np.float32))
         med = float(np.median(finite))
         rms = MAD_TO_SIGMA * float(np.median(np.abs(finite - med)))
         if self.second_pass:

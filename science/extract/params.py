@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from science.errors import ParameterError
+from science.extract.estimators import BkgEstimator
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -47,6 +48,11 @@ class ExtractionParams(BaseModel):
     bkgskipoutliers: bool = Field(
         False,
         description="Estimate the maps again without the islands found on a first estimate (caesar bkgskipoutliers).",
+    )
+    bkgestimator: BkgEstimator = Field(
+        BkgEstimator.MEDIAN,
+        description="Box statistic of the maps (caesar bkgestimator): Median (median, 1.4826·MAD), Mean, BiWeight "
+        "or ClippedMedian (3σ-clipped median and standard deviation); caesar's numbers 1-4 are accepted.",
     )
     bmaj: float | None = Field(
         None, gt=0, description="User beam major FWHM in arcsec, used only when the header has no beam."
@@ -159,6 +165,11 @@ class ExtractionParams(BaseModel):
         True, description="Merge touching compact and extended sources, caesar morphology (off: no-mergesources)."
     )
 
+    @field_validator("bkgestimator", mode="before")
+    @classmethod
+    def _estimator_name(cls, value: Any) -> BkgEstimator:
+        return BkgEstimator.from_option(value)
+
     @field_validator("extsfinder", "smoothfilter", mode="before")
     @classmethod
     def _method_name(cls, value: Any, info: Any) -> Any:
@@ -238,7 +249,9 @@ class ExtractionParams(BaseModel):
         """The configured :class:`BackgroundEstimator`."""
         from science.extract.background import BackgroundEstimator
 
-        return BackgroundEstimator(box_beams=self.bkgbox, grid=self.bkggrid, second_pass=self.bkg2ndpass)
+        return BackgroundEstimator(
+            box_beams=self.bkgbox, grid=self.bkggrid, second_pass=self.bkg2ndpass, estimator=self.bkgestimator
+        )
 
     def gaussian_fitter(self) -> GaussianFitter:
         """The configured :class:`GaussianFitter`."""

@@ -34,6 +34,7 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "fitsources": None,
         "no-nestedsearch": False,
         "bkgskipoutliers": None,
+        "bkgestimator": "ClippedMedian",
         "save-regions": True,
         "nthreads": 4,
         "output_dir": "/data/out",
@@ -47,9 +48,12 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "fitsources": True,
         "nestedsearch": True,
         "bkgskipoutliers": True,
+        "bkgestimator": "ClippedMedian",
     }
     parsed = ExtractionParams.model_validate(params)
     assert not parsed.extendedsearch and parsed.fitsources and parsed.fit_maxnbeams == 10 and parsed.bkgskipoutliers
+    assert parsed.bkgestimator == "ClippedMedian"
+    assert parsed.background_estimator().estimator == "ClippedMedian"
 
 
 def test_launch_parameters_carry_the_mapped_options() -> None:
