@@ -7,8 +7,15 @@ the detection is not beam-shaped (axis ratio of the free fit, before any point-s
 ``≥ min_elongation``, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
 beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are all
 FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
-above the background (a point-source fit of crossing sidelobes overshoots the pixels). Not a caesar stage
-(caesar leaves every source CANDIDATE); off unless ``rejectartefacts`` is set.
+above the background (a point-source fit of crossing sidelobes overshoots the pixels).
+
+Given the image and its background, the shape is also read where the fit cannot be trusted: a fit of
+a real source blended with a sidelobe comes out elongated or grown, while the image around its peak
+stays round. The curvature of the brightest pixel near the detection (a quadratic fit to the
+``(2h + 1)²`` pixels around it, ``h`` = the beam's σ rounded, at least 2) gives the axis ratio
+``sqrt(c_max / c_min)`` of the peak; a detection whose peak is rounder than ``ROUND_PEAK`` is
+beam-shaped whatever its fit (sidelobes, elongated 2-3 beams, have peak ratios of 1.4-6). Not a caesar
+stage (caesar leaves every source CANDIDATE); off unless ``rejectartefacts`` is set.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import numpy.typing as npt
 from astropy.table import Table
 
 from science.errors import ParameterError
@@ -27,6 +35,9 @@ logger = logging.getLogger(__name__)
 FAKE = 3
 #: A component whose fitted major FWHM is at least this many beam FWHMs is not beam-shaped.
 EXTENDED_FWHM = 1.25
+#: A detection whose image peak has a curvature axis ratio below this is beam-shaped (see the docstring).
+ROUND_PEAK = 1.3
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 def _detections(
@@ -81,10 +92,71 @@ def _near_brighter(
     return fake
 
 
+def peak_axis_ratios(
+    data: npt.NDArray[np.floating],
+    level: npt.NDArray[np.floating],
+    xy: np.ndarray,
+    half: int,
+    origin: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """Axis ratio ``sqrt(c_max / c_min)`` of the image peak nearest each position (``inf`` where unknown).
+
+    ``data − level`` is the image above its background (a tile placed at ``origin``); ``xy`` are full-image
+    pixel positions.
+    The peak is the brightest pixel within ``half`` of the position; ``c`` are the eigenvalues of minus
+    the Hessian of a quadratic fitted to the ``(2·half + 1)²`` pixels around it. Positions too close to the
+    edge, windows with blanks, and peaks that do not curve down in both directions give ``inf``.
+    """
+    out = np.full(len(xy), np.inf)
+    offsets = np.arange(-half, half + 1)
+    gy, gx = np.meshgrid(offsets, offsets, indexing="ij")
+    design = np.column_stack(
+        [np.ones(gx.size), gx.ravel(), gy.ravel(), gx.ravel() ** 2, gy.ravel() ** 2, (gx * gy).ravel()]
+    )
+    solve = np.linalg.pinv(design)
+    ny, nx = data.shape
+
+    def residual(y0: int, x0: int) -> npt.NDArray[np.float64]:
+        window: npt.NDArray[np.float64] = np.subtract(
+            data[y0 - half : y0 + half + 1, x0 - half : x0 + half + 1],
+            level[y0 - half : y0 + half + 1, x0 - half : x0 + half + 1],
+            dtype=np.float64,
+        )
+        return window
+
+    for n, (x, y) in enumerate(np.asarray(xy, float)):
+        cx, cy = round(float(x)) - origin[1], round(float(y)) - origin[0]
+        if not (2 * half <= cx < nx - 2 * half and 2 * half <= cy < ny - 2 * half):
+            continue
+        near = residual(cy, cx)
+        if not np.isfinite(near).all():
+            continue
+        ky, kx = np.unravel_index(int(np.argmax(near)), near.shape)
+        window = residual(cy + int(ky) - half, cx + int(kx) - half)
+        if not np.isfinite(window).all():
+            continue
+        c = solve @ window.ravel()
+        hessian = np.array([[2.0 * c[3], c[5]], [c[5], 2.0 * c[4]]])
+        low, high = np.linalg.eigvalsh(-hessian)
+        if low > 0:
+            out[n] = float(np.sqrt(high / low))
+    return out
+
+
 def flag_artefacts(
-    table: Table, *, beam_fwhm_pixels: float, radius_beams: float, peak_ratio: float, min_elongation: float = 1.5
+    table: Table,
+    *,
+    beam_fwhm_pixels: float,
+    radius_beams: float,
+    peak_ratio: float,
+    min_elongation: float = 1.5,
+    image: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]] | None = None,
+    origin: tuple[int, int] = (0, 0),
 ) -> int:
     """Mark artefacts in place (components and islands); returns how many detections were marked.
+
+    ``image`` = ``(data, background level)`` (a tile at ``origin``) lets round image peaks count as
+    beam-shaped whatever their fit (module docstring); without it only the fit is used.
 
     Raises
     ------
@@ -97,6 +169,11 @@ def flag_artefacts(
         return 0
     xy, peak, elong, owner = _detections(table, beam_fwhm_pixels)
     fake = _near_brighter(xy, peak, elong, radius_beams * beam_fwhm_pixels, peak_ratio, min_elongation)
+    if image is not None and fake.any():
+        half = max(2, round(beam_fwhm_pixels * FWHM_TO_SIGMA))
+        candidates = np.flatnonzero(fake)
+        round_peak = peak_axis_ratios(image[0], image[1], xy[candidates], half, origin) < ROUND_PEAK
+        fake[candidates[round_peak]] = False
     fake_rows: dict[int, list[bool]] = {}
     for flag, (row, k) in zip(fake, owner, strict=True):
         fake_rows.setdefault(row, []).append(bool(flag))

@@ -105,5 +105,7 @@ def extract_pixels(
             beam_fwhm_pixels=beam_px,
             radius_beams=params.artefact_radiusbeams,
             peak_ratio=params.artefact_peakratio,
+            image=(data, maps.level),
+            origin=origin,
         )
     return table

@@ -89,3 +89,61 @@ def test_unfitted_faint_island_near_a_bright_one_is_fake() -> None:
 def test_bad_parameters_are_refused(radius: float, ratio: float) -> None:
     with pytest.raises(ParameterError):
         flag_artefacts(_table([]), beam_fwhm_pixels=BEAM, radius_beams=radius, peak_ratio=ratio)
+
+
+def _gaussian_image(shape: tuple[int, int], blobs: list[tuple[float, float, float, float, float]]) -> Any:
+    """Sum of elliptical Gaussians ``(x, y, amplitude, sigma_x, sigma_y)`` on a 0.001 background."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    image = np.full(shape, 0.001)
+    for x, y, amp, sx, sy in blobs:
+        image += amp * np.exp(-0.5 * (((xx - x) / sx) ** 2 + ((yy - y) / sy) ** 2))
+    return image.astype(np.float32), np.full(shape, 0.001, np.float32)
+
+
+def test_round_image_peak_keeps_a_real_source_whose_fit_is_spoiled_by_a_blend() -> None:
+    sigma = BEAM / 2.3548
+    data, level = _gaussian_image(
+        (200, 200),
+        [(100, 100, 1.0, sigma, sigma), (100, 75, 0.03, sigma, sigma), (100, 125, 0.03, 3 * sigma, sigma)],
+    )
+
+    def table() -> Any:
+        # both faint fits came out elongated (as a blend with a sidelobe makes them)
+        return _table(
+            [
+                (1.0, [_component(100, 100, 1.0)]),
+                (0.03, [_component(100, 75, 0.03, axis_ratio=2.5)]),  # round in the image: a real source
+                (0.03, [_component(100, 125, 0.03, axis_ratio=2.5)]),  # elongated in the image: a sidelobe
+            ]
+        )
+
+    fit_only = table()
+    assert _flag(fit_only) == 2
+    with_image = table()
+    flagged = flag_artefacts(with_image, beam_fwhm_pixels=BEAM, radius_beams=10.0, peak_ratio=0.06, image=(data, level))
+    assert flagged == 1
+    assert list(with_image["sourcenessId"]) == [1, 1, FAKE]
+    # a tile of the same image placed at its origin gives the same answer
+    tile = table()
+    flag_artefacts(
+        tile, beam_fwhm_pixels=BEAM, radius_beams=10.0, peak_ratio=0.06, image=(data[50:, 40:], level[50:, 40:]),
+        origin=(50, 40),
+    )  # fmt: skip
+    assert list(tile["sourcenessId"]) == [1, 1, FAKE]
+
+
+def test_peak_axis_ratios_read_the_shape_of_the_image_peak() -> None:
+    import numpy as np
+
+    from science.extract.artefacts import peak_axis_ratios
+
+    data, level = _gaussian_image(
+        (80, 80), [(20, 20, 1.0, 1.7, 1.7), (50, 50, 1.0, 2.0 * 1.7, 1.7), (60, 20, 1.0, 1.7, 1.7)]
+    )
+    data[18:23, 58:63] = np.nan
+    ratios = peak_axis_ratios(data, level, np.array([[20.4, 19.6], [50.0, 51.0], [60.0, 20.0], [1.0, 1.0]]), 2)
+    assert ratios[0] == pytest.approx(1.0, abs=0.02)
+    assert ratios[1] == pytest.approx(2.0, rel=0.15)
+    assert np.isinf(ratios[2]) and np.isinf(ratios[3])  # blanks, edge
