@@ -1,8 +1,10 @@
 """Deblending and 2-D Gaussian fitting of island components (caesar ``SourceFitter``, §7).
 
 Each fittable island (``nBeams = npix / beamArea ≤ max_nbeams``) is deblended into up to
-``max_components`` components seeded by its local maxima (a pixel that is the maximum of its
-``peak_kernel × peak_kernel`` neighbourhood inside the island, ``Z ≥ peak_zthr``), brightest first. The
+``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that is the
+maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
+``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr``; :mod:`science.extract.starts`),
+brightest first. The
 background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0),
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit``; a fit that ends on a bound is retried up to
@@ -97,13 +99,19 @@ class GaussianFitter:
         chi2_cut: float = 5.0,
         nretries: int = 10,
         peak_zthr: float = 1.0,
-        peak_kernel: int = 7,
+        peak_kernels: tuple[int, ...] = (3, 5, 7),
+        peak_multiplicity: int = 1,
+        peak_shift_tol: int = 2,
         fix_unresolved: bool = True,
         resolved_nsigma: float = 2.5,
         fewer_zthr: float = 5.0,
     ) -> None:
-        if max_components < 1 or max_nbeams <= 0 or nretries < 0 or peak_kernel < 1:
-            raise ParameterError("need max_components ≥ 1, max_nbeams > 0, nretries ≥ 0 and peak_kernel ≥ 1")
+        if max_components < 1 or max_nbeams <= 0 or nretries < 0:
+            raise ParameterError("need max_components ≥ 1, max_nbeams > 0 and nretries ≥ 0")
+        if not peak_kernels or any(k < 1 or k % 2 == 0 for k in peak_kernels):
+            raise ParameterError(f"peak kernels must be positive odd sizes, got {peak_kernels!r}")
+        if peak_multiplicity == 0 or peak_multiplicity < -1 or peak_shift_tol < 0:
+            raise ParameterError("need peak_multiplicity −1 or ≥ 1 and peak_shift_tol ≥ 0")
         if min(ampl_limit, sigma_limit, pos_limit, theta_limit, chi2_cut) <= 0:
             raise ParameterError("fit limits and chi2_cut must be positive")
         self.max_components = int(max_components)
@@ -115,7 +123,9 @@ class GaussianFitter:
         self.chi2_cut = float(chi2_cut)
         self.nretries = int(nretries)
         self.peak_zthr = float(peak_zthr)
-        self.peak_kernel = int(peak_kernel)
+        self.peak_kernels = tuple(int(k) for k in peak_kernels)
+        self.peak_multiplicity = int(peak_multiplicity)
+        self.peak_shift_tol = int(peak_shift_tol)
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
@@ -136,7 +146,14 @@ class GaussianFitter:
 
     def _seeds(self, islands: list[IslandPixels], max_components: int | None = None) -> Seeds:
         most = self.max_components if max_components is None else max_components
-        return island_seeds(islands, kernel=self.peak_kernel, zthr=self.peak_zthr, max_components=most)
+        return island_seeds(
+            islands,
+            kernels=self.peak_kernels,
+            multiplicity=self.peak_multiplicity,
+            shift_tol=self.peak_shift_tol,
+            zthr=self.peak_zthr,
+            max_components=most,
+        )
 
     def start(self, island: IslandPixels, beam: tuple[float, float, float]) -> Start:
         """Start values and bounds for ``island``; ``beam`` is ``(σ_maj, σ_min, θ)`` in pixels/radians."""

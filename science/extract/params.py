@@ -98,8 +98,17 @@ class ExtractionParams(BaseModel):
     fit_peakzthrmin: float = Field(
         1.0, ge=0, description="Minimum significance of a deblending peak (fit-peakzthrmin)."
     )
+    fit_peakminkern: int = Field(
+        3, ge=1, description="Smallest dilation kernel (odd, px) of the deblending peak search (fit-peakminkern)."
+    )
     fit_peakmaxkern: int = Field(
-        7, ge=1, description="Neighbourhood a deblending peak must dominate, px (fit-peakmaxkern)."
+        7, ge=1, description="Largest dilation kernel (odd, px) of the deblending peak search (fit-peakmaxkern)."
+    )
+    fit_peakmultiplicitythr: int = Field(
+        1, ge=-1, description="Kernels a peak must be found by (fit-peakmultiplicitythr; -1 = all, 1 = any)."
+    )
+    fit_peakshifttol: int = Field(
+        2, ge=0, description="Distance (px) within which peaks of different kernels match (fit-peakshifttol)."
     )
     fit_fixunresolved: bool = Field(
         True,
@@ -198,6 +207,17 @@ class ExtractionParams(BaseModel):
             raise ValueError(
                 f"saliency_minreso ({self.saliency_minreso}) must not exceed saliency_maxreso ({self.saliency_maxreso})"
             )
+        if (
+            self.fit_peakminkern > self.fit_peakmaxkern
+            or self.fit_peakminkern % 2 == 0
+            or self.fit_peakmaxkern % 2 == 0
+        ):
+            raise ValueError(
+                f"fit_peakminkern ({self.fit_peakminkern}) and fit_peakmaxkern ({self.fit_peakmaxkern}) must be odd,"
+                " the first not above the second"
+            )
+        if self.fit_peakmultiplicitythr == 0:
+            raise ValueError("fit_peakmultiplicitythr must be -1 (every kernel) or at least 1")
         if (self.bmaj is None) != (self.bmin is None):
             raise ValueError("bmaj and bmin must be given together")
         if self.bmaj is not None and self.bmin is not None and self.bmin > self.bmaj:
@@ -267,7 +287,9 @@ class ExtractionParams(BaseModel):
             chi2_cut=self.fit_chi2cut,
             nretries=0 if self.fit_noretry else self.fit_nretries,
             peak_zthr=self.fit_peakzthrmin,
-            peak_kernel=self.fit_peakmaxkern,
+            peak_kernels=tuple(range(self.fit_peakminkern, self.fit_peakmaxkern + 1, 2)),
+            peak_multiplicity=self.fit_peakmultiplicitythr,
+            peak_shift_tol=self.fit_peakshifttol,
             fix_unresolved=self.fit_fixunresolved,
             fewer_zthr=self.seedthr,
         )

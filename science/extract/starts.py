@@ -1,8 +1,11 @@
 """Seed peaks and fit start values of many islands at once (the deblending seeds of caesar ``SourceFitter``).
 
-A seed peak is an island pixel that is the maximum of its ``kernel × kernel`` neighbourhood *inside its
-island* (pixels outside count as −∞) with significance ``z ≥ zthr``; an island keeps its brightest
-``max_components`` peaks, and the brightest pixel when none qualifies.
+A seed peak is an island pixel that is the maximum of its ``k × k`` neighbourhood *inside its island*
+(pixels outside count as −∞) for the smallest dilation kernel ``k`` of caesar's ``fit-peakminkern …
+fit-peakmaxkern`` (odd sizes), found within ``shift_tol`` px by at least ``multiplicity`` of the kernels
+(caesar ``fit-peakmultiplicitythr``, default 1: any kernel; −1: all of them), with significance
+``z ≥ zthr``; an island keeps its brightest ``max_components`` peaks, and the brightest pixel when none
+qualifies.
 
 Start values: one peak → amplitude = peak, centre = flux-weighted centroid, σ and θ from the second
 moments of the positive pixels, corrected for the truncation at the island's edge level and never
@@ -59,37 +62,68 @@ def _concat(islands: Sequence[IslandPixels]) -> tuple[I64, I64, F64, F64, F64, F
     return sizes, starts, x, y, value, z
 
 
-def _local_max(ix: I64, iy: I64, value: F64, owner: I64, starts: I64, sizes: I64, kernel: int) -> F64:
-    """Maximum over each pixel's ``kernel`` neighbourhood restricted to its own island."""
+def _peaks(
+    ix: I64,
+    iy: I64,
+    value: F64,
+    owner: I64,
+    starts: I64,
+    sizes: I64,
+    kernels: Sequence[int],
+    multiplicity: int,
+    shift_tol: int,
+) -> npt.NDArray[np.bool_]:
+    """Pixels that are peaks of the smallest kernel, found (within ``shift_tol``) by ``multiplicity`` kernels."""
     n_isl = sizes.size
     x0 = np.minimum.reduceat(ix, starts)
     y0 = np.minimum.reduceat(iy, starts)
     side = np.maximum(np.maximum.reduceat(ix, starts) - x0, np.maximum.reduceat(iy, starts) - y0) + 1
     # Pad every box to the next of a few square sides: one filter call per side.
     sides = 1 << np.ceil(np.log2(np.maximum(side, 1))).astype(np.int64)
-    local = np.empty_like(value)
+    kernels = sorted(kernels)
+    need = len(kernels) if multiplicity < 0 else min(multiplicity, len(kernels))
+    r = np.arange(-shift_tol, shift_tol + 1)
+    disk = (r[:, None] ** 2 + r[None, :] ** 2 <= shift_tol**2)[None]
+    peak = np.zeros(value.size, bool)
     lx, ly = ix - x0[owner], iy - y0[owner]
     for s in np.unique(sides).tolist():
         members = np.flatnonzero(sides == s)
         slot = np.full(n_isl, -1, np.int64)
         slot[members] = np.arange(members.size)
         pix = np.flatnonzero(slot[owner] >= 0)
+        at = (slot[owner[pix]], ly[pix], lx[pix])
         grid = np.full((members.size, s, s), -np.inf)
-        grid[slot[owner[pix]], ly[pix], lx[pix]] = value[pix]
-        filtered = ndimage.maximum_filter(grid, size=(1, kernel, kernel), mode="constant", cval=-np.inf)
-        local[pix] = filtered[slot[owner[pix]], ly[pix], lx[pix]]
-    return local
+        grid[at] = value[pix]
+        inside = np.isfinite(grid)
+        count = np.zeros(grid.shape, np.int64)
+        first = None
+        for k in kernels if need > 1 else kernels[:1]:
+            filtered = ndimage.maximum_filter(grid, size=(1, k, k), mode="constant", cval=-np.inf)
+            is_peak = inside & (grid >= filtered)
+            first = is_peak if first is None else first
+            count += ndimage.maximum_filter(is_peak, footprint=disk, mode="constant", cval=False)
+        assert first is not None
+        peak[pix] = (first & (count >= need))[at]
+    return peak
 
 
-def island_seeds(islands: Sequence[IslandPixels], *, kernel: int, zthr: float, max_components: int) -> Seeds:
+def island_seeds(
+    islands: Sequence[IslandPixels],
+    *,
+    kernels: Sequence[int] = (3, 5, 7),
+    multiplicity: int = 1,
+    shift_tol: int = 2,
+    zthr: float,
+    max_components: int,
+) -> Seeds:
     """Seed peaks of every island (see the module docstring)."""
     if not islands:
         empty = np.empty(0)
         return Seeds(empty, empty, empty, np.zeros(1, np.int64))
     sizes, starts, x, y, value, z = _concat(islands)
     owner = np.repeat(np.arange(sizes.size), sizes)
-    local = _local_max(x.astype(np.int64), y.astype(np.int64), value, owner, starts, sizes, kernel)
-    is_peak = (value >= local) & (z >= zthr)
+    ix, iy = x.astype(np.int64), y.astype(np.int64)
+    is_peak = _peaks(ix, iy, value, owner, starts, sizes, kernels, multiplicity, shift_tol) & (z >= zthr)
     # The brightest pixel of an island with no qualifying peak stands in for one.
     has_peak = np.bincount(owner[is_peak], minlength=sizes.size) > 0
     brightest = starts + _segment_argmax(value, owner, starts, sizes.size)

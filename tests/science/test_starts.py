@@ -14,13 +14,25 @@ from science.extract.starts import island_seeds, moment_starts
 BEAM = (1.7, 1.5, 0.3)
 
 
-def _reference_peaks(isl: IslandPixels, kernel: int, zthr: float, kmax: int) -> list[tuple[float, float, float]]:
+def _reference_peaks(
+    isl: IslandPixels, kernels: tuple[int, ...], multiplicity: int, zthr: float, kmax: int, tol: int = 2
+) -> list[tuple[float, float, float]]:
+    """Peaks of each kernel on the island alone; the smallest kernel's peaks matched to the others' by distance."""
     xi, yi = isl.x.astype(int), isl.y.astype(int)
     x0, y0 = xi.min(), yi.min()
     grid = np.full((yi.max() - y0 + 1, xi.max() - x0 + 1), -np.inf)
     grid[yi - y0, xi - x0] = isl.value
-    local = ndimage.maximum_filter(grid, size=kernel, mode="constant", cval=-np.inf)
-    idx = np.flatnonzero((isl.value >= local[yi - y0, xi - x0]) & (isl.z >= zthr))
+    found = []
+    for kernel in sorted(kernels):
+        local = ndimage.maximum_filter(grid, size=kernel, mode="constant", cval=-np.inf)
+        found.append(np.flatnonzero(isl.value >= local[yi - y0, xi - x0]))
+    need = len(kernels) if multiplicity < 0 else min(multiplicity, len(kernels))
+    base = [
+        i
+        for i in found[0]
+        if sum(bool(np.any(np.hypot(isl.x[f] - isl.x[i], isl.y[f] - isl.y[i]) <= tol)) for f in found) >= need
+    ]
+    idx = np.array([i for i in base if isl.z[i] >= zthr], dtype=int)
     idx = idx[np.argsort(-isl.value[idx], kind="stable")][:kmax]
     if idx.size == 0:
         idx = np.array([int(np.argmax(isl.value))])
@@ -81,10 +93,24 @@ def _random_islands(n: int, seed: int) -> list[IslandPixels]:
 
 def test_seeds_equal_the_one_island_reference() -> None:
     islands = _random_islands(300, seed=1)
-    for kernel, zthr, kmax in ((7, 1.0, 3), (3, 20.0, 2), (5, 1e9, 1)):
-        seeds = island_seeds(islands, kernel=kernel, zthr=zthr, max_components=kmax)
+    cases = (((7,), 1, 1.0, 3), ((3,), 1, 20.0, 2), ((5,), 1, 1e9, 1), ((3, 5, 7), 1, 1.0, 3), ((3, 5, 7), -1, 1.0, 3))
+    for kernels, multiplicity, zthr, kmax in (*cases, ((3, 5, 7), 2, 1.0, 2)):
+        seeds = island_seeds(islands, kernels=kernels, multiplicity=multiplicity, zthr=zthr, max_components=kmax)
         for g, isl in enumerate(islands):
-            assert seeds.of(g) == _reference_peaks(isl, kernel, zthr, kmax)
+            assert seeds.of(g) == _reference_peaks(isl, kernels, multiplicity, zthr, kmax)
+
+
+def test_a_close_double_gets_two_seeds_with_caesar_kernels() -> None:
+    """The fainter peak of a close double (5.7 px) is a 3×3 maximum, not a 5×5 or 7×7 one (the brighter wing reaches it)."""
+    yy, xx = np.mgrid[0:24, 0:24].astype(float)
+    params = np.array([232.0, 14.0, 9.0, 1.7, 1.7, 0.0, 71.0, 10.0, 13.0, 1.7, 1.7, 0.0])
+    value = gaussian_model(params, xx.ravel(), yy.ravel())
+    keep = value > 2.6
+    isl = IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], np.ones(keep.sum()), value[keep])
+    caesar = island_seeds([isl], kernels=(3, 5, 7), zthr=1.0, max_components=3).of(0)
+    assert [(x, y) for _, x, y in caesar] == [(14.0, 9.0), (10.0, 13.0)]
+    every_kernel = island_seeds([isl], kernels=(3, 5, 7), multiplicity=-1, zthr=1.0, max_components=3).of(0)
+    assert [(x, y) for _, x, y in every_kernel] == [(14.0, 9.0)]
 
 
 def test_moment_starts_equal_the_reference_up_to_the_axis_direction() -> None:
