@@ -77,9 +77,11 @@ class GaussianFitter:
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
     fewer_zthr
-        A deblended fit still on a bound after its retries is fitted again with one component fewer
-        (caesar) when its faintest component's peak is below this many times the island's mean rms: a
-        component fainter than the detection threshold is not worth a fit on a bound; brighter ones stay.
+        A deblended fit whose faintest component's fitted peak is below this many times the island's mean
+        rms (the seed threshold) is fitted again with one component fewer, the faintest seed dropped, down to
+        one (caesar does this only for fits that stay on a bound): a component is a detection only at the
+        detection threshold. caesar's 3×3 peaks at 1σ seed noise bumps on the wings of islands, which fits
+        make into 3-4σ components.
 
     Raises
     ------
@@ -214,7 +216,7 @@ class GaussianFitter:
             amps = out.params[:, 0::NPAR].min(axis=1)
             sigma = np.array([float(isl.rms.mean()) for isl in group])
             faint = amps < self.fewer_zthr * sigma
-            failed = np.flatnonzero((out.at_bound | ~out.converged) & faint)
+            failed = np.flatnonzero(faint)
             if self.nretries > 0 and ncomp > 1 and failed.size:
                 fewer = self._fewer([group[j] for j in failed], ncomp - 1, beam_sigma)
                 for f, better in zip(failed.tolist(), fewer, strict=True):
@@ -238,8 +240,9 @@ class GaussianFitter:
     def _fewer(
         self, islands: list[IslandPixels], ncomp: int, beam: tuple[float, float, float]
     ) -> list[FitOutcome | None]:
-        """caesar's last resort for a deblended fit that stays on a bound after its retries: fit again with
-        one component fewer (the faintest seed dropped), down to one; None where no fit ends clean."""
+        """Fit again with one component fewer (the faintest seed dropped), down to one: caesar's last resort
+        for a fit on a bound, and ours for a component below ``fewer_zthr``; None where no fit ends clean
+        (converged, off the bounds, every component at ``fewer_zthr`` or one component left)."""
         sts = self.starts(islands, beam, max_components=ncomp)
         out = solve(
             islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
@@ -247,8 +250,11 @@ class GaussianFitter:
         out = retry(out, sts, islands, self.nretries)
         found: list[FitOutcome | None] = [None] * len(islands)
         still = []
+        amps = out.params[:, 0::NPAR].min(axis=1)
+        sigma = np.array([float(isl.rms.mean()) for isl in islands])
+        faint = (amps < self.fewer_zthr * sigma) & (ncomp > 1)
         for j in range(len(islands)):
-            if bool(out.converged[j]) and not bool(out.at_bound[j]):
+            if bool(out.converged[j]) and not bool(out.at_bound[j]) and not faint[j]:
                 found[j] = take(out, j)
             else:
                 still.append(j)

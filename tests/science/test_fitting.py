@@ -185,3 +185,26 @@ def test_a_faint_deblended_component_stuck_on_a_bound_is_dropped_as_caesar_does(
     # fit-noretry (nretries 0) turns the fallback off, as in caesar
     [(noretry, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
     assert noretry.params.shape == (1, 12)
+
+
+def test_a_clean_fit_of_a_component_below_the_seed_threshold_is_also_refitted_with_fewer() -> None:
+    """A beam-shaped 3.5 σ bump on the wing of a source fits cleanly (off the bounds) but is no detection:
+    the island is fitted again with one component; a 7 σ neighbour keeps its own."""
+    yy, xx = np.mgrid[0:40, 0:40].astype(float)
+
+    def island(amp: float) -> IslandPixels:
+        params = np.array([1.0, 15.0, 15.0, *BEAM_SIGMA[:2], 0.0, amp, 25.0, 15.0, *BEAM_SIGMA[:2], 0.0])
+        value = gaussian_model(params, xx.ravel(), yy.ravel())
+        keep = value >= 2.6e-3
+        rms = np.full(int(keep.sum()), 1e-3)
+        return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], rms, value[keep] / 1e-3)
+
+    faint, real = island(0.0035), island(0.007)
+    assert len(GaussianFitter().peaks(faint)) == 2
+    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    assert kept.params.shape == (1, 12) and kept.converged[0] and not kept.at_bound[0]
+    [(one, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    assert one.params.shape == (1, 6)
+    [(two, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([real], BEAM_SIGMA)
+    assert two.params.shape == (1, 12)
+    np.testing.assert_allclose(sorted(two.params[0][0::6]), [0.007, 1.0], rtol=1e-3)
