@@ -8,7 +8,9 @@ reliability (detections matched to a real source within 3 px / all detections), 
 flux ratios at S/N > 10. This engine runs compact-source extraction with fitting and artefact rejection
 (``extendedsearch`` off: the peers find compact sources only); ``cirasa_with_extended`` adds caesar's
 extended-source search (caesar-rest's default) for its cost, ``cirasa_skipoutliers`` caesar's
-``bkgskipoutliers`` (the maps estimated again without the sources found on the first ones). Each finder's *noise scale* (its rms map
+``bkgskipoutliers`` (the maps estimated again without the sources found on the first ones),
+``cirasa_clipped`` that with caesar's ``ClippedMedian`` box estimator (3σ-clipped median and standard
+deviation, the kind of estimator Aegean's BANE uses). Each finder's *noise scale* (its rms map
 over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
 reruns this engine at Aegean's effective threshold for a like-for-like completeness. It also runs a
 16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
@@ -54,10 +56,15 @@ SIM = {
 
 # --------------------------------------------------------------------------- workers (one process each)
 def run_cirasa(
-    image: Path, out: Path, seedthr: float = 5.0, extended: bool = False, skip_outliers: bool = False
+    image: Path,
+    out: Path,
+    seedthr: float = 5.0,
+    extended: bool = False,
+    skip_outliers: bool = False,
+    estimator: str = "Median",
 ) -> None:
     """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
-    estimated again without the sources (caesar ``bkgskipoutliers``)."""
+    estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator``."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
@@ -69,6 +76,7 @@ def run_cirasa(
         rejectartefacts=True,
         extendedsearch=extended,
         bkgskipoutliers=skip_outliers,
+        bkgestimator=estimator,
     )
     table = extract_file(image, params)
     write_catalogue_products(table, out, image_base_name(image))
@@ -185,7 +193,9 @@ def bench_finder(
     }
 
 
-def noise_scale(finder: str, out: Path, image: Path, truth: Any, skip_outliers: bool = False) -> float | None:
+def noise_scale(
+    finder: str, out: Path, image: Path, truth: Any, skip_outliers: bool = False, estimator: str = "Median"
+) -> float | None:
     """Median of the finder's noise map over the true noise (``> 1``: its nσ threshold is above nσ true).
 
     The simulation's rms grows linearly along x (``rms_jy · (1 + rms_gradient · x / (nx − 1))``); peers
@@ -198,7 +208,7 @@ def noise_scale(finder: str, out: Path, image: Path, truth: Any, skip_outliers: 
         from science.io.fits import load_image
 
         img = load_image(image)
-        params = ExtractionParams(bkgskipoutliers=skip_outliers)
+        params = ExtractionParams(bkgskipoutliers=skip_outliers, bkgestimator=estimator)
         rms = background_maps(img.data, params, img.beam.size_pixels(img.pixscale_arcsec)).rms
         sample = np.asarray(rms[::RMS_STEP, ::RMS_STEP], np.float64)
     elif path.exists():
@@ -295,6 +305,14 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
                     "cirasa", work / "cirasa-skipoutliers", path, truth, skip_outliers=True
                 )
             results["cirasa_skipoutliers"] = skip
+            clipped = bench_finder(
+                "cirasa", path, work, runs, truth, ("--skipoutliers", "--clipped"), label="cirasa-clipped"
+            )
+            if "error" not in clipped:
+                clipped["noise_scale"] = noise_scale(
+                    "cirasa", work / "cirasa-clipped", path, truth, skip_outliers=True, estimator="ClippedMedian"
+                )
+            results["cirasa_clipped"] = clipped
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
@@ -328,6 +346,7 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("--seedthr", type=float, default=5.0, help="cirasa only: seed threshold in its own σ")
     worker.add_argument("--extended", action="store_true", help="cirasa only: add the extended-source search")
     worker.add_argument("--skipoutliers", action="store_true", help="cirasa only: caesar bkgskipoutliers")
+    worker.add_argument("--clipped", action="store_true", help="cirasa only: caesar bkgestimator ClippedMedian")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
     mosaic.add_argument("out", type=Path)
@@ -339,7 +358,8 @@ def _cli(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "worker":
         if args.finder == "cirasa":
-            run_cirasa(args.image, args.out, args.seedthr, args.extended, args.skipoutliers)
+            estimator = "ClippedMedian" if args.clipped else "Median"
+            run_cirasa(args.image, args.out, args.seedthr, args.extended, args.skipoutliers, estimator)
         else:
             WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":
