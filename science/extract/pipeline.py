@@ -33,11 +33,15 @@ def background_maps(
     full_shape: tuple[int, int] | None = None,
 ) -> BackgroundMaps:
     """Background and noise maps; with ``bkgskipoutliers`` estimated again without the islands (grown by one
-    pixel, to take in their wings below the merge threshold) found on the first maps."""
+    pixel, to take in their wings below the merge threshold) found on the first maps, positive and negative
+    ones (caesar's ``BkgFinder`` masks negative excesses too: negative sidelobes, imaging artefacts)."""
     estimator = params.background_estimator()
     maps = estimator.estimate(data, beam_pixels, origin=origin, full_shape=full_shape)
     if params.bkgskipoutliers:
-        sources = params.island_finder().mask(maps.significance(data), grow=1, reuse=True)
+        finder = params.island_finder()
+        z = maps.significance(data)
+        sources = finder.mask(np.negative(z), grow=1, reuse=True)
+        sources |= finder.mask(z, grow=1, reuse=True)
         maps = estimator.estimate(
             data, beam_pixels, origin=origin, full_shape=full_shape, exclude=sources, noise=maps.rms
         )

@@ -155,3 +155,18 @@ def test_bkgskipoutliers_leaves_the_sources_out_of_the_noise_map() -> None:
     skip = float(np.median(background_maps(image.data, ExtractionParams(bkgskipoutliers=True), beam).rms)) / true_rms
     assert plain > 1.04
     assert abs(skip - 1.0) < 0.03
+
+
+def test_bkgskipoutliers_leaves_negative_excesses_out_too() -> None:
+    """caesar masks negative blobs as well (negative sidelobes): flipping the sources' sign changes nothing."""
+    from science.extract.pipeline import background_maps
+
+    image, truth = simulate_image(shape=(512, 512), n_sources=400, seed=3, snr_max=300.0)
+    beam = image.beam.size_pixels(image.pixscale_arcsec)
+    true_rms = float(truth.meta["rms_jy"])
+    negative = np.negative(image.data)  # Gaussian noise is symmetric: the same field with every source negative
+    params = ExtractionParams(bkgskipoutliers=True)
+    plain = float(np.median(background_maps(negative, ExtractionParams(), beam).rms)) / true_rms
+    skip = float(np.median(background_maps(negative, params, beam).rms)) / true_rms
+    assert plain > 1.04
+    assert abs(skip - 1.0) < 0.03
