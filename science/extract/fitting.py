@@ -3,8 +3,8 @@
 Each fittable island (``nBeams = npix / beamArea ≤ max_nbeams``) is deblended into up to
 ``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that is the
 maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
-``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr``; :mod:`science.extract.starts`),
-brightest first. The
+``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr`` and ≥ ``fewer_zthr``, the seed
+threshold; :mod:`science.extract.starts`), brightest first. The
 background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0),
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit``; a fit that ends on a bound is retried up to
@@ -77,11 +77,11 @@ class GaussianFitter:
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
     fewer_zthr
-        A deblended fit whose faintest component's fitted peak is below this many times the island's mean
-        rms (the seed threshold) is fitted again with one component fewer, the faintest seed dropped, down to
-        one (caesar does this only for fits that stay on a bound): a component is a detection only at the
-        detection threshold. caesar's 3×3 peaks at 1σ seed noise bumps on the wings of islands, which fits
-        make into 3-4σ components.
+        The seed threshold: a component is a detection only at it. Deblending peaks below it seed no
+        component (caesar seeds every 3×3 peak above ``peak_zthr``, 1σ: noise bumps on island wings, which
+        fits make into 3-4σ components), and a deblended fit whose faintest fitted peak is below this many
+        times the island's mean rms is fitted again with one component fewer, the faintest seed dropped, down
+        to one (caesar does this only for fits left on a bound).
 
     Raises
     ------
@@ -153,7 +153,7 @@ class GaussianFitter:
             kernels=self.peak_kernels,
             multiplicity=self.peak_multiplicity,
             shift_tol=self.peak_shift_tol,
-            zthr=self.peak_zthr,
+            zthr=max(self.peak_zthr, self.fewer_zthr),
             max_components=most,
         )
 

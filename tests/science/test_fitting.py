@@ -172,24 +172,25 @@ def _with_bump(amp: float) -> IslandPixels:
 def test_a_faint_deblended_component_stuck_on_a_bound_is_dropped_as_caesar_does() -> None:
     """caesar refits with one component fewer when a deblended fit stays on a bound after its retries;
     here only when the faintest component is below the detection threshold (fewer_zthr σ)."""
-    faint = _with_bump(0.004)  # 4 σ
-    assert len(GaussianFitter().peaks(faint)) == 2
-    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    narrow = _with_bump(0.006)  # a 6 σ pixel, narrower than the beam: its component ends on the σ bound, ~2 σ
+    assert len(GaussianFitter().peaks(narrow)) == 2
+    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
     assert kept.params.shape == (1, 12) and kept.at_bound[0]
-    [(fewer, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    assert kept.params[0][6] < 0.005
+    [(fewer, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
     assert fewer.params.shape == (1, 6) and fewer.converged[0] and not fewer.at_bound[0]
     np.testing.assert_allclose(fewer.params[0][:3], [1.0, 15.0, 15.0], atol=0.02)
     # a bright secondary (20 σ) keeps its component even on a bound
     [(bright, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([_with_bump(0.02)], BEAM_SIGMA)
     assert bright.params.shape == (1, 12)
     # fit-noretry (nretries 0) turns the fallback off, as in caesar
-    [(noretry, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    [(noretry, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
     assert noretry.params.shape == (1, 12)
 
 
-def test_a_clean_fit_of_a_component_below_the_seed_threshold_is_also_refitted_with_fewer() -> None:
-    """A beam-shaped 3.5 σ bump on the wing of a source fits cleanly (off the bounds) but is no detection:
-    the island is fitted again with one component; a 7 σ neighbour keeps its own."""
+def test_peaks_below_the_seed_threshold_seed_no_component() -> None:
+    """A 3.5 σ bump beside a source is a 3×3 peak above caesar's 1 σ, but its component would be below the
+    seed threshold (a component is a detection only at it): it seeds nothing; a 7 σ neighbour does."""
     yy, xx = np.mgrid[0:40, 0:40].astype(float)
 
     def island(amp: float) -> IslandPixels:
@@ -200,11 +201,10 @@ def test_a_clean_fit_of_a_component_below_the_seed_threshold_is_also_refitted_wi
         return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], rms, value[keep] / 1e-3)
 
     faint, real = island(0.0035), island(0.007)
-    assert len(GaussianFitter().peaks(faint)) == 2
-    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
-    assert kept.params.shape == (1, 12) and kept.converged[0] and not kept.at_bound[0]
-    [(one, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
+    assert len(GaussianFitter(fewer_zthr=0.0).peaks(faint)) == 2
+    assert len(GaussianFitter().peaks(faint)) == 1
+    [(one, _)] = GaussianFitter(fix_unresolved=False).fit_islands([faint], BEAM_SIGMA)
     assert one.params.shape == (1, 6)
-    [(two, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([real], BEAM_SIGMA)
+    [(two, _)] = GaussianFitter(fix_unresolved=False).fit_islands([real], BEAM_SIGMA)
     assert two.params.shape == (1, 12)
     np.testing.assert_allclose(sorted(two.params[0][0::6]), [0.007, 1.0], rtol=1e-3)
