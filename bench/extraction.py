@@ -3,7 +3,8 @@
 ``python -m bench.extraction`` simulates the image (point, resolved, double and diffuse sources, sidelobe
 artefacts around bright sources, rms gradient), then runs each finder as a **whole process** (interpreter
 start, imports, FITS read, background, detection, fitting, catalogue write), best of ``--runs`` wall
-times, and scores its catalogue against the truth: completeness at S/N ≥ 5 and ≥ 7 (real sources only),
+times taken in interleaved rounds (one run of every configuration per round, so the ratios compare runs
+under the same machine load; Aegean runs once), and scores its catalogue against the truth: completeness at S/N ≥ 5 and ≥ 7 (real sources only),
 reliability (detections matched to a real source within 3 px / all detections), and integrated and peak
 flux ratios at S/N > 10. This engine runs compact-source extraction with fitting and artefact rejection
 (``extendedsearch`` off: the peers find compact sources only); ``cirasa_with_extended`` adds caesar's
@@ -175,22 +176,45 @@ def score(finder: str, out: Path, truth: Any) -> dict[str, Any]:
     return scores
 
 
+#: A timed configuration: (result key, finder, worker flags, runs).
+Entry = tuple[str, str, tuple[str, ...], int]
+
+
+def bench_finders(entries: list[Entry], image: Path, work: Path, truth: Any) -> dict[str, dict[str, Any]]:
+    """Time every entry ``runs`` times in interleaved rounds (one run of each entry per round), so that the
+    ratios between finders compare runs made under the same machine load; then score each entry's output."""
+    times: dict[str, list[float]] = {key: [] for key, *_ in entries}
+    errors: dict[str, dict[str, Any]] = {}
+    for round_ in range(max(runs for *_, runs in entries)):
+        for key, finder, extra, runs in entries:
+            if key in errors or round_ >= runs:
+                continue
+            out = work / key
+            out.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "bench.extraction", "worker", finder, str(image), str(out), *extra]
+            wall, done = _timed(cmd)
+            if done.returncode != 0:
+                errors[key] = {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
+            else:
+                times[key].append(wall)
+    results: dict[str, dict[str, Any]] = {}
+    for key, finder, _, _ in entries:
+        if key in errors:
+            results[key] = errors[key]
+            continue
+        results[key] = {
+            "wall_s_best": round(min(times[key]), 3),
+            "wall_s_runs": [round(t, 3) for t in times[key]],
+            **score(finder, work / key, truth),
+        }
+    return results
+
+
 def bench_finder(
     finder: str, image: Path, work: Path, runs: int, truth: Any, extra: tuple[str, ...] = (), label: str = ""
 ) -> dict[str, Any]:
-    times, out = [], work / (label or finder)
-    for _ in range(runs):
-        out.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "bench.extraction", "worker", finder, str(image), str(out), *extra]
-        wall, done = _timed(cmd)
-        if done.returncode != 0:
-            return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
-        times.append(wall)
-    return {
-        "wall_s_best": round(min(times), 3),
-        "wall_s_runs": [round(t, 3) for t in times],
-        **score(finder, out, truth),
-    }
+    """One configuration alone (see :func:`bench_finders`)."""
+    return bench_finders([(label or finder, finder, extra, runs)], image, work, truth)[label or finder]
 
 
 def noise_scale(
@@ -289,30 +313,25 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
         image, truth = simulate_image(**SIM)  # type: ignore[arg-type]
         path = write_image(work / "sim4096.fits", image)
         real = truth[truth["class"] != "spurious"]
-        results = {f: bench_finder(f, path, work, 1 if f == "aegean" else runs, truth) for f in finders}
-        for finder, result in results.items():
+        entries: list[Entry] = [(f, f, (), 1 if f == "aegean" else runs) for f in finders]
+        if "cirasa" in finders:
+            entries += [
+                ("cirasa_with_extended", "cirasa", ("--extended",), runs),
+                ("cirasa_skipoutliers", "cirasa", ("--skipoutliers",), runs),
+                ("cirasa_clipped", "cirasa", ("--skipoutliers", "--clipped"), runs),
+            ]
+        results = bench_finders(entries, path, work, truth)
+        for finder in finders:
+            result = results[finder]
             if "error" not in result:
                 result["noise_scale"] = noise_scale(finder, work / finder, path, truth)
                 if result["noise_scale"]:
                     result["seed_true_sigma"] = round(5.0 * result["noise_scale"], 3)
-        if "cirasa" in results:
-            results["cirasa_with_extended"] = bench_finder(
-                "cirasa", path, work, runs, truth, ("--extended",), label="cirasa-extended"
-            )
-            skip = bench_finder("cirasa", path, work, runs, truth, ("--skipoutliers",), label="cirasa-skipoutliers")
-            if "error" not in skip:
-                skip["noise_scale"] = noise_scale(
-                    "cirasa", work / "cirasa-skipoutliers", path, truth, skip_outliers=True
+        for key, estimator in (("cirasa_skipoutliers", "Median"), ("cirasa_clipped", "ClippedMedian")):
+            if key in results and "error" not in results[key]:
+                results[key]["noise_scale"] = noise_scale(
+                    "cirasa", work / key, path, truth, skip_outliers=True, estimator=estimator
                 )
-            results["cirasa_skipoutliers"] = skip
-            clipped = bench_finder(
-                "cirasa", path, work, runs, truth, ("--skipoutliers", "--clipped"), label="cirasa-clipped"
-            )
-            if "error" not in clipped:
-                clipped["noise_scale"] = noise_scale(
-                    "cirasa", work / "cirasa-clipped", path, truth, skip_outliers=True, estimator="ClippedMedian"
-                )
-            results["cirasa_clipped"] = clipped
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
