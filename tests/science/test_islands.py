@@ -151,3 +151,25 @@ def test_mask_covers_the_kept_islands_grown_by_a_pixel() -> None:
     np.testing.assert_array_equal(grown, expected)
     assert z[11, 11] == 6.0  # left as it was
     assert not finder.mask(np.zeros((5, 5), np.float32), grow=1).any()
+
+
+def test_bounding_boxes_are_each_islands_own_with_dropped_islands_between() -> None:
+    """Labels run in scan order; a dropped island (too small, or without a seed) between two kept ones must
+    not widen their boxes or contours."""
+    rng = np.random.default_rng(4)
+    data = np.zeros((60, 60))
+    kept = []
+    for k in range(6):
+        y, x = 4 + 9 * k, 3 + 8 * k
+        data[y : y + 3, x : x + 4] = 6.0  # kept: 12 pixels with seeds
+        kept.append((x, x + 3, y, y + 2))
+        data[y + 5, (x + 20) % 55] = 6.0  # dropped: one pixel
+        data[y + 1, (x + 30) % 50 : (x + 30) % 50 + 6] = 3.0  # dropped: no seed
+    data += rng.uniform(0, 0.1, data.shape)
+    table = _find(data)
+    boxes = sorted(zip(table["xmin"], table["xmax"], table["ymin"], table["ymax"], strict=True))
+    assert boxes == sorted(kept)
+    for row in table:
+        contour = np.asarray(row["contour"]).reshape(-1, 2)
+        assert contour[:, 0].min() == row["xmin"] and contour[:, 0].max() == row["xmax"]
+        assert contour[:, 1].min() == row["ymin"] and contour[:, 1].max() == row["ymax"]
