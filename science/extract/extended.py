@@ -93,7 +93,7 @@ class _SparseSignificance(BackgroundMaps):
 
     where: npt.NDArray[np.intp] | None = None
 
-    def significance(self, data: F32) -> F32:
+    def significance(self, data: F32, threads: int | None = None) -> F32:
         z = np.zeros(data.shape, np.float32)
         if self.where is not None:
             idx, rms = self.where, self.rms.ravel()[self.where]
