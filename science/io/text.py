@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from astropy.table import Table
 
 __all__ = ["row_format", "table_rows", "write_json_records"]
@@ -27,19 +28,20 @@ def write_json_records(path: Path, head: Mapping[str, Any], key: str, records: I
 
     Pretty-printing every nested value with ``indent`` runs the pure-Python encoder (a vertex list takes
     three lines per point); one record per line keeps the file readable and encodes each record with
-    the C encoder. Records are streamed to the file, so a mosaic's catalogue is never one string in
-    memory. Parsed, it is the same document.
+    orjson (numpy scalars as numbers; a non-finite float is written ``null``, as JSON has no NaN). Records
+    are streamed to the file, so a mosaic's catalogue is never one string in memory. Parsed, it is the
+    same document.
     """
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write("{\n")
+    with path.open("wb") as fh:
+        fh.write(b"{\n")
         for k, v in head.items():
-            fh.write(json.dumps({k: v}, indent=2)[2:-2] + ",\n")
-        fh.write(f'  "{key}": [')
-        sep = "\n    "
+            fh.write(json.dumps({k: v}, indent=2)[2:-2].encode("utf-8") + b",\n")
+        fh.write(f'  "{key}": ['.encode())
+        sep = b"\n    "
         for record in records:
-            fh.write(sep + json.dumps(record))
-            sep = ",\n    "
-        fh.write("\n  ]\n}\n" if sep != "\n    " else "]\n}\n")
+            fh.write(sep + orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+            sep = b",\n    "
+        fh.write(b"\n  ]\n}\n" if sep != b"\n    " else b"]\n}\n")
     return path
 
 
