@@ -13,7 +13,9 @@ extended-source search (caesar-rest's default) for its cost, ``cirasa_skipoutlie
 ``cirasa_clipped`` that with caesar's ``ClippedMedian`` box estimator (3σ-clipped median and standard
 deviation, the kind of estimator Aegean's BANE uses). Each finder's *noise scale* (its rms map
 over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
-reruns this engine at Aegean's effective threshold for a like-for-like completeness. It also runs a
+reruns this engine at Aegean's effective threshold for a like-for-like completeness. ``vs_aegean_snr5``
+counts the S/N ≥ 5 sources only one of this engine's row and Aegean finds, with the exact sign test of
+that split (a completeness difference of a few sources on one image can be luck). It also runs a
 16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
 
 ``python -m bench.extraction worker FINDER IMAGE OUTDIR`` is one finder's process (used internally).
@@ -176,6 +178,29 @@ def score(finder: str, out: Path, truth: Any) -> dict[str, Any]:
     return scores
 
 
+def paired(mine: Path, peer: Path, peer_finder: str, truth: Any, snr_min: float = 5.0) -> dict[str, Any]:
+    """Sources (real, S/N ≥ ``snr_min``) found by only one of two catalogues, and the exact two-sided sign
+    test of that split (McNemar): whether a completeness difference is more than this image's luck."""
+    from scipy.stats import binomtest
+
+    from science.match import match_to_truth
+
+    real = truth[truth["class"] != "spurious"]
+    bright = set(np.flatnonzero(np.asarray(real["snr"]) >= snr_min).tolist())
+    found = [
+        bright
+        & set(match_to_truth(_catalogue(f, d), real, radius_pix=MATCH_RADIUS_PIX, snr_min=snr_min).truth_index.tolist())
+        for f, d in (("cirasa", mine), (peer_finder, peer))
+    ]
+    only_mine, only_peer = len(found[0] - found[1]), len(found[1] - found[0])
+    n = only_mine + only_peer
+    return {
+        f"only_{peer_finder}": only_peer,
+        "only_this": only_mine,
+        "p_value": round(float(binomtest(only_mine, n, 0.5).pvalue), 4) if n else 1.0,
+    }
+
+
 #: A timed configuration: (result key, finder, worker flags, runs).
 Entry = tuple[str, str, tuple[str, ...], int]
 
@@ -334,6 +359,12 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
                 )
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
+            if "error" not in results["aegean"]:
+                dirs = {key: key for key in ("cirasa", "cirasa_skipoutliers", "cirasa_clipped")}
+                dirs["cirasa_at_aegean_noise"] = "cirasa-at-aegean"
+                for key, folder in dirs.items():
+                    if "error" not in results.get(key, {"error": 1}) and (work / folder).exists():
+                        results[key]["vs_aegean_snr5"] = paired(work / folder, work / "aegean", "aegean", truth)
         mosaic = bench_mosaic(work, path, mosaic_tile) if mosaic_tile else {}
     doc = {
         "benchmark": "extraction",
