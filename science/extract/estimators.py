@@ -14,7 +14,7 @@ caesar's ``BkgFinder::ComputeSampleBkg`` takes, per box, one of:
 Every box row is sorted once (numpy's vectorised sort): blanks (NaN) go last, a box's finite pixels are
 the first ``n`` of its row, and each clip of ``ClippedMedian`` keeps a contiguous run of them, so
 clipped medians are read off the sorted rows. Pure numpy. Cost on a 4096² image with caesar's default
-grid (2 cores): the Median maps take ~0.5 s (exact selection on sorted cells), Mean ~1 s, ClippedMedian
+grid (2 cores): the Median maps take ~0.6 s (exact selection on sorted cells), Mean ~1.8 s, ClippedMedian
 ~4 s, BiWeight ~25 s (every pixel of every box weighted in up to ten iterations).
 """
 
@@ -170,12 +170,20 @@ def box_level_rms(samples: F32, estimator: BkgEstimator, min_pixels: int = 10) -
     1.4826·MAD), for reference; the background estimator takes its exact fast path instead.
     """
     s = np.array(samples, dtype=np.float32, copy=True)
-    s[~np.isfinite(s)] = np.nan
+    finite = np.isfinite(s)
+    n: I64 = np.count_nonzero(finite, axis=1).astype(np.int64)
+    if estimator is BkgEstimator.MEAN:  # no order needed: sums of the finite pixels
+        s[~finite] = 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = s.sum(axis=1, dtype=np.float64) / n
+            dev = np.where(finite, s - level[:, None].astype(np.float32), np.float32(0.0))
+            rms = np.sqrt(np.square(dev).sum(axis=1, dtype=np.float64) / (n - 1.0))
+        bad = n < max(2, min_pixels)
+        level[bad], rms[bad] = np.nan, np.nan
+        return level, rms
+    s[~finite] = np.nan
     s.sort(axis=1)
-    n: I64 = np.count_nonzero(~np.isnan(s), axis=1).astype(np.int64)
-    if estimator is BkgEstimator.MEAN:
-        level, rms = _window_mean_std(s, np.zeros_like(n), n)
-    elif estimator is BkgEstimator.MEDIAN:
+    if estimator is BkgEstimator.MEDIAN:
         level = _window_median(s, np.zeros_like(n), n)
         dev = np.abs(s - level[:, None].astype(np.float32))
         dev.sort(axis=1)
