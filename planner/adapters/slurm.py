@@ -18,6 +18,7 @@ node, unknown partition) gives ``available=False`` with Slurm's message in ``una
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -346,7 +347,11 @@ class SlurmAdapter:
         finally:
             if process.returncode is None:
                 process.kill()
-                await process.communicate()  # reap it and drain its pipes before the loop may close
+            # Reap it and drain its pipes before the loop may close, also when this task was cancelled after
+            # the process exited (a sibling command failed): open pipes would be closed at garbage collection,
+            # on a closed loop.
+            with contextlib.suppress(Exception):
+                await process.communicate()
         logger.debug("%s exited %s", command, rc)
         return rc, stdout.decode(errors="replace"), stderr.decode(errors="replace")
 
