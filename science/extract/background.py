@@ -261,17 +261,10 @@ class BackgroundEstimator:
         if finite.size < self.min_pixels:
             nan = np.full(data.shape, np.nan, dtype=np.float32)
             return BackgroundMaps(nan, nan.copy())
-        if self.estimator is not BkgEstimator.MEDIAN:
-            level, rms = (float(v[0]) for v in box_level_rms(finite[None, :], self.estimator, self.min_pixels))
-            if self.second_pass:
-                rms = float(box_level_rms((finite - level)[None, :], self.estimator, self.min_pixels)[1][0])
-            return BackgroundMaps(np.full(data.shape, level, np.float32), np.full(data.shape, rms, np.float32))
-        med = float(np.median(finite))
-        rms = MAD_TO_SIGMA * float(np.median(np.abs(finite - med)))
+        level, rms = (float(v[0]) for v in box_level_rms(finite[None, :], self.estimator, self.min_pixels))
         if self.second_pass:
-            resid = finite - med
-            rms = MAD_TO_SIGMA * float(np.median(np.abs(resid - np.median(resid))))
-        return BackgroundMaps(np.full(data.shape, med, np.float32), np.full(data.shape, rms, np.float32))
+            rms = float(box_level_rms((finite - level)[None, :], self.estimator, self.min_pixels)[1][0])
+        return BackgroundMaps(np.full(data.shape, level, np.float32), np.full(data.shape, rms, np.float32))
 
     def _grid_stats(
         self,

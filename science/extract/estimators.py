@@ -166,8 +166,9 @@ def _biweight(s: F32, n: I64) -> tuple[F64, F64]:
 def box_level_rms(samples: F32, estimator: BkgEstimator, min_pixels: int = 10) -> tuple[F64, F64]:
     """Background level and rms of every row of ``samples`` (one box per row, NaN blank) by ``estimator``.
 
-    Rows with fewer than ``min_pixels`` finite pixels give NaN. ``Median`` is accepted too (median and
-    1.4826·MAD), for reference; the background estimator takes its exact fast path instead.
+    Rows with fewer than ``min_pixels`` finite pixels give NaN. ``Median`` (median and 1.4826·MAD) serves
+    the global values of an image smaller than a box; box grids take the exact fast path of
+    :mod:`science.extract.boxstats` instead.
     """
     s = np.array(samples, dtype=np.float32, copy=True)
     finite = np.isfinite(s)
