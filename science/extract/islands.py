@@ -242,16 +242,13 @@ class IslandFinder:
         ).ravel()  # [start, stop) of every kept label: reduceat's even entries are the labels' own pixels
         ymin, ymax = np.minimum.reduceat(ys, bounds)[::2], np.maximum.reduceat(ys, bounds)[::2]
         xmin, xmax = np.minimum.reduceat(xs, bounds)[::2], np.maximum.reduceat(xs, bounds)[::2]
-        slices = {
-            int(lab): (slice(int(a), int(b) + 1), slice(int(c), int(d) + 1))
-            for lab, a, b, c, d in zip(keep, ymin, ymax, xmin, xmax, strict=True)
-        }
         n = len(keep)
         box = np.empty((n, 4), np.int64)
         scan = np.empty((n, 2), np.int64)
         contours = np.empty(n, dtype=object)
-        for row, lab in enumerate(keep.tolist()):
-            sy, sx = slices[lab]
+        extents = zip(keep.tolist(), ymin.tolist(), ymax.tolist(), xmin.tolist(), xmax.tolist(), strict=True)
+        for row, (lab, ya, yb, xa, xb) in enumerate(extents):
+            sy, sx = slice(ya, yb + 1), slice(xa, xb + 1)
             sub = labels[sy, sx] == lab
             first_col = int(np.argmax(sub.any(axis=0)))
             first_row = int(np.argmax(sub[:, first_col]))
