@@ -27,6 +27,7 @@ import numpy.typing as npt
 from astropy.table import Table
 
 from science.errors import ParameterError
+from science.image import FWHM_TO_SIGMA
 
 __all__ = ["flag_artefacts"]
 
@@ -37,7 +38,6 @@ FAKE = 3
 EXTENDED_FWHM = 1.25
 #: A detection whose image peak has a curvature axis ratio below this is beam-shaped (see the docstring).
 ROUND_PEAK = 1.3
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 def _detections(
