@@ -12,14 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from planner.adapters.base import PlatformAdapter
-from planner.adapters.slurm import (
+from planner.adapters.slurm import SlurmAdapter, build_slurm_snapshot, build_start_band, build_test_only_argv
+from planner.adapters.slurm_output import (
     PartitionLimits,
-    SlurmAdapter,
     SlurmJob,
     SlurmNode,
-    build_slurm_snapshot,
-    build_start_band,
-    build_test_only_argv,
     parse_partitions,
     parse_sbatch_test_only,
     parse_sinfo_json,

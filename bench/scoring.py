@@ -1,0 +1,103 @@
+"""Scoring a finder's catalogue against the simulation's truth: completeness, reliability, flux ratios, and
+the paired comparison of two finders (which sources only one of them finds, with the sign test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MATCH_RADIUS_PIX", "catalogue", "paired", "score"]
+
+#: A detection within this many pixels of a truth source matches it.
+MATCH_RADIUS_PIX = 3.0
+
+
+def catalogue(finder: str, out: Path) -> Any:
+    """A finder's detections (``x, y, peak_jy, flux_jy``) from its output folder: this engine's components
+    and its fit-less islands, sidelobe artefacts (FAKE) left out; a peer's CSV."""
+    from astropy.table import Table
+
+    if finder == "cirasa":
+        from astropy.table import vstack
+
+        from science.io.catalogue import read_island_catalogue
+        from science.io.components import read_component_catalogue
+
+        comps = read_component_catalogue(next(out.glob("catalog_fitcomp-*.dat")))
+        comps = comps[comps["sourcenessId"] != 3]
+        found = Table({"x": comps["x"], "y": comps["y"], "peak_jy": comps["Speak(Jy/beam)"], "flux_jy": comps["S(Jy)"]})
+        # Islands too big to fit (> fit-maxnbeams) have no component but are detections of caesar's catalogue
+        # too: their flux-weighted centre, background-subtracted peak and integrated flux.
+        isl = read_island_catalogue(next(out.glob("catalog-*.dat")))
+        isl = isl[(isl["nComponents"] == 0) & (isl["sourcenessId"] != 3) & (isl["sourceNestedLevel"] == 0)]
+        peak = np.asarray(isl["Smax(Jy/beam)"]) - np.asarray(isl["bkgSum(Jy/beam)"]) / np.asarray(isl["npix"])
+        flux = np.asarray(isl["Stot(Jy/beam)"]) / np.asarray(isl["beamArea"])
+        return vstack([found, Table({"x": isl["x_w"], "y": isl["y_w"], "peak_jy": peak, "flux_jy": flux})])
+    return Table.read(out / f"{finder}.csv", format="ascii.csv")
+
+
+def _ratio_stats(values: Any) -> dict[str, float]:
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {}
+    med = float(np.median(v))
+    return {
+        "median": round(med, 4),
+        "mean": round(float(v.mean()), 4),
+        "std": round(float(v.std()), 4),
+        "robust_std": round(1.4826 * float(np.median(np.abs(v - med))), 4),
+        "n": int(v.size),
+    }
+
+
+def score(finder: str, out: Path, truth: Any) -> dict[str, Any]:
+    """Completeness, reliability and flux ratios of one finder's catalogue against the real truth rows."""
+    from science.match import match_to_truth
+
+    cat = catalogue(finder, out)
+    real = truth[truth["class"] != "spurious"]
+    scores: dict[str, Any] = {"n_detected": len(cat)}
+    for snr in (5.0, 7.0):
+        result = match_to_truth(cat, real, radius_pix=MATCH_RADIUS_PIX, snr_min=snr)
+        scores[f"completeness_snr{int(snr)}"] = round(result.completeness, 4)
+        scores["reliability"] = round(result.reliability, 4)
+    bright = real["snr"][result.truth_index] > 10
+    ti, di = result.truth_index[bright], result.detected_index[bright]
+    scores["int_flux_ratio_snr10"] = _ratio_stats(np.asarray(cat["flux_jy"])[di] / real["flux_jy"][ti])
+    scores["peak_flux_ratio_snr10"] = _ratio_stats(np.asarray(cat["peak_jy"])[di] / real["peak_jy"][ti])
+    point = real["kind"][ti] == "point"
+    scores["int_flux_ratio_snr10_point"] = _ratio_stats(
+        np.asarray(cat["flux_jy"])[di][point] / real["flux_jy"][ti][point]
+    )
+    spurious = truth[truth["class"] == "spurious"]
+    unmatched = np.setdiff1d(np.arange(len(cat)), result.detected_index)
+    if len(unmatched) and len(spurious):
+        scores["false_on_sidelobes"] = match_to_truth(cat[unmatched], spurious, radius_pix=4.0).n_matched
+    scores["false_detections"] = len(unmatched)
+    return scores
+
+
+def paired(mine: Path, peer: Path, peer_finder: str, truth: Any, snr_min: float = 5.0) -> dict[str, Any]:
+    """Sources (real, S/N ≥ ``snr_min``) found by only one of two catalogues, and the exact two-sided sign
+    test of that split (McNemar): whether a completeness difference is more than this image's luck."""
+    from scipy.stats import binomtest
+
+    from science.match import match_to_truth
+
+    real = truth[truth["class"] != "spurious"]
+    bright = set(np.flatnonzero(np.asarray(real["snr"]) >= snr_min).tolist())
+    found = [
+        bright
+        & set(match_to_truth(catalogue(f, d), real, radius_pix=MATCH_RADIUS_PIX, snr_min=snr_min).truth_index.tolist())
+        for f, d in (("cirasa", mine), (peer_finder, peer))
+    ]
+    only_mine, only_peer = len(found[0] - found[1]), len(found[1] - found[0])
+    n = only_mine + only_peer
+    return {
+        f"only_{peer_finder}": only_peer,
+        "only_this": only_mine,
+        "p_value": round(float(binomtest(only_mine, n, 0.5).pvalue), 4) if n else 1.0,
+    }
