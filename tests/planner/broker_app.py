@@ -106,6 +106,7 @@ class ProcessPlatform:
         except asyncio.CancelledError:
             if run.process is not None and run.process.returncode is None:
                 run.process.kill()
+                await run.process.wait()  # reap it: a transport left to garbage collection outlives its loop
             run.phase, run.detail = Phase.CANCELLED, "cancelled"
         except OSError as exc:
             run.phase, run.detail = Phase.FAILED, f"{type(exc).__name__}: {exc}"
