@@ -120,6 +120,23 @@ def test_caesar_option_names_are_accepted() -> None:
     assert params.fitsources and params.fit_maxcomponents == 2 and params.fit_noretry
     assert params.gaussian_fitter().nretries == 0
     assert not ExtractionParams.parse({"no-fit-fixunresolved": True}).fit_fixunresolved
+    peaks = ExtractionParams.parse({"fit-peakminkern": 5, "fit-peakmaxkern": 9, "fit-peakmultiplicitythr": -1})
+    fitter = peaks.gaussian_fitter()
+    assert (fitter.peak_kernels, fitter.peak_multiplicity, fitter.peak_shift_tol) == ((5, 7, 9), -1, 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"fit-peakminkern": 4}, "must be odd"),
+        ({"fit-peakminkern": 9, "fit-peakmaxkern": 7}, "the first not above the second"),
+        ({"fit-peakmultiplicitythr": 0}, "-1 \\(every kernel\\) or at least 1"),
+        ({"fit-peakshifttol": -1}, "fit_peakshifttol"),
+    ],
+)
+def test_bad_deblending_peak_options_are_parameter_errors(options: dict[str, int], message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        ExtractionParams.parse(options)
 
 
 def test_ragged_batch_fits_each_island_as_if_alone() -> None:
