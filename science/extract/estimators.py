@@ -15,7 +15,7 @@ Every box row is sorted once (numpy's vectorised sort): blanks (NaN) go last, a 
 the first ``n`` of its row, and each clip of ``ClippedMedian`` keeps a contiguous run of them, so
 clipped medians are read off the sorted rows. Pure numpy. Cost on a 4096² image with caesar's default
 grid (2 cores): the Median maps take ~0.6 s (exact selection on sorted cells), Mean ~1.8 s, ClippedMedian
-~4 s, BiWeight ~25 s (every pixel of every box weighted in up to ten iterations).
+~4 s, BiWeight ~12 s (every pixel of every box weighted in up to ten iterations).
 """
 
 from __future__ import annotations
@@ -125,38 +125,57 @@ def _clipped(s: F32, n: I64) -> tuple[F64, F64]:
 
 
 def _biweight(s: F32, n: I64) -> tuple[F64, F64]:
+    """caesar's biweight iteration on sorted rows (blanks last). The weight ``(1 − u²)²`` is
+    ``max(1 − u², 0)²``: pixels beyond ``C·S`` drop out without a mask; blanks weigh 0."""
     location = _window_median(s, np.zeros_like(n), n)
     dev = np.abs(s - location[:, None].astype(np.float32))
     dev.sort(axis=1)  # NaN stays last
     scale = MAD_TO_SIGMA * _window_median(dev, np.zeros_like(n), n)
     del dev
-    finite = np.arange(s.shape[1]) < n[:, None]
+    blanks = bool((n < s.shape[1]).any())
+    x = np.where(np.isnan(s), np.float32(0.0), s) if blanks else s
+    weight = (np.arange(s.shape[1]) < n[:, None]).astype(np.float32) if blanks else None
     active = np.flatnonzero((n > 1) & (scale > 0))
     nf = n.astype(np.float64)
+
+    def clamped(rows: I64, centre: F64) -> tuple[F32, F32, F32]:
+        """``d = x − centre``, ``u² = (d / C·S)²`` and ``t = max(1 − u², 0)`` (0 at blanks) of ``rows``."""
+        xa = x if rows.size == x.shape[0] else x[rows]
+        d = xa - centre[:, None].astype(np.float32)
+        u2 = d * (1.0 / (BIWEIGHT_C * scale[rows]))[:, None].astype(np.float32)
+        np.square(u2, out=u2)
+        t = np.subtract(np.float32(1.0), u2)
+        np.maximum(t, np.float32(0.0), out=t)
+        if weight is not None:
+            t *= weight if rows.size == x.shape[0] else weight[rows]
+        return d, u2, t
+
     for _ in range(BIWEIGHT_MAX_ITER):
         if active.size == 0:
             break
-        sa, fa = s[active], finite[active]
         old = location[active]
-        u = (sa - old[:, None].astype(np.float32)) / (BIWEIGHT_C * scale[active])[:, None].astype(np.float32)
-        u2 = np.where(fa, np.square(u), np.float32(2.0))
-        w = np.where(u2 <= 1, np.square(1 - u2), np.float32(0.0))
-        sumw = w.sum(axis=1, dtype=np.float64)
+        d, _, t = clamped(active, old)
+        np.square(t, out=t)  # the weights
+        sumw = t.sum(axis=1, dtype=np.float64)
+        t *= d
         with np.errstate(invalid="ignore", divide="ignore"):
-            new = np.where(sumw > 0, (w * np.where(fa, sa, 0)).sum(axis=1, dtype=np.float64) / sumw, old)
+            new = np.where(sumw > 0, old + t.sum(axis=1, dtype=np.float64) / sumw, old)
             eps = np.abs(new / old - 1.0)
         location[active] = new
         go_on = ~(eps < BIWEIGHT_TOLERANCE)  # NaN (a zero location) goes on, as in caesar
         active, new = active[go_on], new[go_on]
         if active.size == 0:
             break
-        sa, fa = s[active], finite[active]
-        d = sa - new[:, None].astype(np.float32)
-        u = d / (BIWEIGHT_C * scale[active])[:, None].astype(np.float32)
-        u2 = np.where(fa, np.square(u), np.float32(2.0))
-        inside = u2 <= 1
-        num = np.where(inside, np.square(np.where(fa, d, 0)) * (1 - u2) ** 4, 0).sum(axis=1, dtype=np.float64)
-        den = np.where(inside, (1 - u2) * (1 - 5 * u2), 0).sum(axis=1, dtype=np.float64)
+        d, u2, t = clamped(active, new)
+        np.multiply(u2, np.float32(-5.0), out=u2)
+        u2 += np.float32(1.0)  # 1 − 5u²
+        u2 *= t
+        den = u2.sum(axis=1, dtype=np.float64)
+        np.square(t, out=t)
+        np.square(t, out=t)  # (1 − u²)⁴
+        np.square(d, out=d)
+        t *= d
+        num = t.sum(axis=1, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             updated = np.sqrt(nf[active] * num / (den * (den - 1.0)))
         scale[active] = np.where(den > 1, updated, scale[active])
