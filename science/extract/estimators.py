@@ -105,7 +105,7 @@ def _clipped(s: F32, n: I64) -> tuple[F64, F64]:
     for _ in range(CLIP_MAX_ITER):
         if active.size == 0:
             break
-        sa = s[active]
+        sa = s if active.size == s.shape[0] else s[active]
         lo = (median[active] - CLIP_SIGMA * std[active]).astype(np.float32)
         hi = (median[active] + CLIP_SIGMA * std[active]).astype(np.float32)
         # Inside the previous run, keep lo < x < hi (NaN compares false: the blanks stay out).
