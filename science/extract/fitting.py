@@ -212,11 +212,7 @@ class GaussianFitter:
             out = retry(out, sts, group, self.nretries)
             outcomes = [take(out, j) for j in range(len(chunk))]
             ncomp = sts[0].p0.size // NPAR
-            # the faintest component's fitted peak in units of the island's mean rms
-            amps = out.params[:, 0::NPAR].min(axis=1)
-            sigma = np.array([float(isl.rms.mean()) for isl in group])
-            faint = amps < self.fewer_zthr * sigma
-            failed = np.flatnonzero(faint)
+            failed = np.flatnonzero(self._faint(out, group))
             if self.nretries > 0 and ncomp > 1 and failed.size:
                 fewer = self._fewer([group[j] for j in failed], ncomp - 1, beam_sigma)
                 for f, better in zip(failed.tolist(), fewer, strict=True):
@@ -237,6 +233,13 @@ class GaussianFitter:
             self._refit_unresolved(done, starts, islands, beam_sigma)
         return done
 
+    def _faint(self, out: FitOutcome, islands: list[IslandPixels]) -> npt.NDArray[np.bool_]:
+        """Fits whose faintest component's fitted peak is below ``fewer_zthr`` × the island's mean rms."""
+        amps = out.params[:, 0::NPAR].min(axis=1)
+        sigma = np.array([float(isl.rms.mean()) for isl in islands])
+        faint: npt.NDArray[np.bool_] = amps < self.fewer_zthr * sigma
+        return faint
+
     def _fewer(
         self, islands: list[IslandPixels], ncomp: int, beam: tuple[float, float, float]
     ) -> list[FitOutcome | None]:
@@ -250,9 +253,7 @@ class GaussianFitter:
         out = retry(out, sts, islands, self.nretries)
         found: list[FitOutcome | None] = [None] * len(islands)
         still = []
-        amps = out.params[:, 0::NPAR].min(axis=1)
-        sigma = np.array([float(isl.rms.mean()) for isl in islands])
-        faint = (amps < self.fewer_zthr * sigma) & (ncomp > 1)
+        faint = self._faint(out, islands) & (ncomp > 1)
         for j in range(len(islands)):
             if bool(out.converged[j]) and not bool(out.at_bound[j]) and not faint[j]:
                 found[j] = take(out, j)
