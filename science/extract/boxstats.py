@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["aligned_box_stats"]
+__all__ = ["CHUNK_ROWS", "MAX_CANDIDATES", "NBINS", "Cells", "aligned_box_stats", "bin_of_rank"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -122,7 +122,7 @@ class _Bins:
         return x_edges
 
 
-class _Cells:
+class Cells:
     """Sorted cells of one chunk with cumulative bin counts per cell and per box."""
 
     def __init__(self, block: F32, box: int, step: int) -> None:
@@ -211,7 +211,7 @@ def _runs(first: I64, length: Ints) -> I64:
     return steps
 
 
-def _bin_of_rank(cum_box: Ints, rank: float) -> I64:
+def bin_of_rank(cum_box: Ints, rank: float | I64) -> I64:
     """Per box, the bin holding its ``rank``-th smallest pixel (binary search of the cumulative counts)."""
     nbox, m1 = cum_box.shape
     flat, base = cum_box.ravel(), np.arange(nbox) * m1
@@ -253,7 +253,7 @@ def _mad_estimate(cum_box: Ints, edges: F32, med: F64, n: int) -> tuple[F64, F64
         return c0, flat[base + j + 1] - c0
 
     def quantile(t: float) -> F64:
-        j = _bin_of_rank(cum_box, t)
+        j = bin_of_rank(cum_box, t)
         c0, c = counts(j)
         value: F64 = e[j] + np.clip((t - c0) / np.where(c > 0, c, 1.0), 0.0, 1.0) * width[j]
         return value
@@ -286,7 +286,7 @@ def _mad_windows(bins: _Bins, med: F64, d: F64, slope: F64, margin: float) -> li
     return [(left_lo, np.where(merged, right_hi, left_hi)), (np.where(merged, right_hi, right_lo), right_hi)]
 
 
-def _mad_select(cells: _Cells, idx: I64, med: F64, windows: list[tuple[I64, I64]]) -> tuple[I64, F64]:
+def _mad_select(cells: Cells, idx: I64, med: F64, windows: list[tuple[I64, I64]]) -> tuple[I64, F64]:
     """MADs of boxes ``idx`` from the pixels in their two windows, where exact bounds confirm them."""
     k, even = cells.n // 2, cells.n % 2 == 0
     (left_lo, left_hi), (right_lo, right_hi) = windows
@@ -323,11 +323,11 @@ def _mad_select(cells: _Cells, idx: I64, med: F64, windows: list[tuple[I64, I64]
 
 
 def _chunk_stats(block: F32, box: int, step: int, with_mad: bool) -> tuple[F64, F64, Bool]:
-    cells = _Cells(block, box, step)
+    cells = Cells(block, box, step)
     nby, nbx = cells.shape
     n, k, even = cells.n, cells.n // 2, cells.n % 2 == 0
-    upper_bin = _bin_of_rank(cells.cum_box, k)
-    lower_bin = _bin_of_rank(cells.cum_box, k - 1) if even else upper_bin
+    upper_bin = bin_of_rank(cells.cum_box, k)
+    lower_bin = bin_of_rank(cells.cum_box, k - 1) if even else upper_bin
     med = np.full(nby * nbx, np.nan)
     ok = np.zeros(nby * nbx, dtype=bool)
     cap = MAX_CANDIDATES if with_mad else min(MAX_CANDIDATES, k)  # ≤ k candidates ⇒ MAD > 0 (see below)
