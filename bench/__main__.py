@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ("broker", "planner", "demo", "survey", "extraction", "classification")
+BENCHMARKS = ("broker", "planner", "demo", "survey", "extraction", "seeds", "classification")
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(BENCHMARKS)

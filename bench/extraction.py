@@ -65,9 +65,11 @@ def run_cirasa(
     extended: bool = False,
     skip_outliers: bool = False,
     estimator: str = "Median",
+    box_beams: float = 20.0,
 ) -> None:
     """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
-    estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator``."""
+    estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator`` in boxes of
+    ``box_beams`` beams (``bkgbox``)."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
@@ -80,6 +82,7 @@ def run_cirasa(
         extendedsearch=extended,
         bkgskipoutliers=skip_outliers,
         bkgestimator=estimator,
+        bkgbox=box_beams,
     )
     table = extract_file(image, params)
     write_catalogue_products(table, out, image_base_name(image))

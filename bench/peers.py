@@ -74,6 +74,10 @@ def run_aegean(image: Path, out: Path) -> None:
     from astropy.io import fits
     from astropy.wcs import WCS
 
+    if not hasattr(np.linalg, "linalg"):
+        # AegeanTools' fitting names ``np.linalg.linalg.LinAlgError`` in an except clause, a module numpy 2 no
+        # longer has: a fit that raises would end the whole run with an AttributeError instead of being caught.
+        setattr(np.linalg, "linalg", np.linalg)  # noqa: B010
     logging.getLogger().setLevel(logging.ERROR)
     finder = SourceFinder(log=logging.getLogger("aegean"))
     found = finder.find_sources_in_image(str(image), innerclip=5, outerclip=4, cores=1, progress=False)

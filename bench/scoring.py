@@ -99,5 +99,5 @@ def paired(mine: Path, peer: Path, peer_finder: str, truth: Any, snr_min: float 
     return {
         f"only_{peer_finder}": only_peer,
         "only_this": only_mine,
-        "p_value": round(float(binomtest(only_mine, n, 0.5).pvalue), 4) if n else 1.0,
+        "p_value": float(f"{binomtest(only_mine, n, 0.5).pvalue:.2g}") if n else 1.0,
     }
