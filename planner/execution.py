@@ -9,6 +9,7 @@ runs the work itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -172,12 +173,17 @@ class SessionRunner:
         records = await self.repository.records(ACTIVE)
         await asyncio.gather(*(self.refresh(r) for r in records if r.run_id and self.launches(r.platform)))
 
-    async def poll_forever(self, interval: timedelta, expire: Callable[[], Any]) -> None:
-        """Refresh runs and expire offers every ``interval`` until cancelled."""
-        while True:
+    async def poll_forever(
+        self, interval: timedelta, expire: Callable[[], Any], stop: asyncio.Event | None = None
+    ) -> None:
+        """Refresh runs and expire offers every ``interval`` until ``stop`` is set (between two rounds, so a
+        round's database work is never cut off) or the task is cancelled."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             try:
                 await expire()
                 await self.refresh_all()
             except PlannerError as exc:
                 logger.warning("session poller: %s", exc.detail)
-            await asyncio.sleep(interval.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval.total_seconds())

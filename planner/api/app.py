@@ -32,6 +32,9 @@ from planner.wire import codecs
 
 logger = logging.getLogger(__name__)
 
+#: Seconds the shutdown waits for the poller's round in progress before cancelling it.
+STOP_GRACE_S = 10.0
+
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PlannerError)
@@ -90,8 +93,9 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
             output_root=output_root,
         )
         app.state.service = service
+        stop = asyncio.Event()
         poller = asyncio.create_task(
-            service.runner.poll_forever(timedelta(seconds=settings.poll_interval_s), service.expire)
+            service.runner.poll_forever(timedelta(seconds=settings.poll_interval_s), service.expire, stop)
         )
         logger.info(
             "broker ready with platforms: %s; auth %s",
@@ -101,9 +105,15 @@ def create_app(settings: BrokerSettings | None = None, adapters: Sequence[Platfo
         try:
             yield
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            # Let a round in progress finish (a query cut off by cancellation can leave the database driver's
+            # thread answering a closed event loop), then stop; cancel only a round that hangs.
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(poller), STOP_GRACE_S)
+            except TimeoutError:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             for adapter in chosen:  # adapters that pool connections close them here
                 close = getattr(adapter, "aclose", None) or getattr(getattr(adapter, "adapter", None), "aclose", None)
                 if close is not None:
