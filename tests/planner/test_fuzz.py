@@ -22,7 +22,6 @@ from planner.wire.models import OfferSetResponse, ScheduledExecutionSession
 from tests.planner.broker_app import declared
 from tests.planner.schema_strategy import strategy
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
