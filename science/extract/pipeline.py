@@ -58,6 +58,7 @@ def extract_pixels(
     params: ExtractionParams,
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
+    maps: BackgroundMaps | None = None,
 ) -> Table:
     """Island table of ``data`` with every stage ``params`` switches on.
 
@@ -71,6 +72,9 @@ def extract_pixels(
         Extraction parameters.
     origin, full_shape
         Tile placement in the full image (see :meth:`BackgroundEstimator.estimate`).
+    maps
+        Background and noise maps of ``data`` made elsewhere (another finder's, an earlier run's) instead
+        of estimating them with ``params``; ``ValueError`` if their shape is not the data's.
 
     Returns
     -------
@@ -80,7 +84,12 @@ def extract_pixels(
     """
     beam_px = beam.size_pixels(pixscale_arcsec)
     beam_area = beam.area_pixels(pixscale_arcsec)
-    maps = background_maps(data, params, beam_px, origin=origin, full_shape=full_shape)
+    if maps is None:
+        maps = background_maps(data, params, beam_px, origin=origin, full_shape=full_shape)
+    elif maps.level.shape != data.shape or maps.rms.shape != data.shape:
+        raise ValueError(
+            f"background maps of shape {maps.level.shape} / {maps.rms.shape} do not fit the image's {data.shape}"
+        )
     table, pixels = params.island_finder().find_islands(
         data, maps, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz, origin=origin, full_shape=full_shape
     )

@@ -170,3 +170,31 @@ def test_bkgskipoutliers_leaves_negative_excesses_out_too() -> None:
     skip = float(np.median(background_maps(negative, params, beam).rms)) / true_rms
     assert plain > 1.04
     assert abs(skip - 1.0) < 0.03
+
+
+def test_maps_made_elsewhere_replace_the_estimate() -> None:
+    """The same maps passed in give the same catalogue; a higher noise map finds fewer sources; a map of
+    another shape is refused."""
+    from science.extract.background import BackgroundMaps
+    from science.extract.pipeline import background_maps, extract_pixels
+
+    image, _ = simulate_image(shape=(384, 384), n_sources=120, seed=6)
+    params = ExtractionParams(fitsources=True, extendedsearch=False)
+    common = {
+        "wcs": image.wcs,
+        "beam": image.beam,
+        "pixscale_arcsec": image.pixscale_arcsec,
+        "frequency_hz": image.frequency_hz,
+        "params": params,
+    }
+    own = extract_pixels(image.data, **common)  # type: ignore[arg-type]
+    maps = background_maps(image.data, params, image.beam.size_pixels(image.pixscale_arcsec))
+    given = extract_pixels(image.data, maps=maps, **common)  # type: ignore[arg-type]
+    assert len(own) > 20
+    np.testing.assert_array_equal(given["x"], own["x"])
+    np.testing.assert_array_equal(given["S(Jy)"], own["S(Jy)"])
+    noisier = BackgroundMaps(maps.level, maps.rms * np.float32(2.0))
+    assert 0 < len(extract_pixels(image.data, maps=noisier, **common)) < len(own)  # type: ignore[arg-type]
+    small = BackgroundMaps(maps.level[:-1], maps.rms[:-1])
+    with pytest.raises(ValueError, match=r"do not fit the image's \(384, 384\)"):
+        extract_pixels(image.data, maps=small, **common)  # type: ignore[arg-type]
