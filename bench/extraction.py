@@ -13,7 +13,8 @@ extended-source search (caesar-rest's default) for its cost, ``cirasa_skipoutlie
 ``cirasa_clipped`` that with caesar's ``ClippedMedian`` box estimator (3σ-clipped median and standard
 deviation, the kind of estimator Aegean's BANE uses). Each finder's *noise scale* (its rms map
 over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
-reruns this engine at Aegean's effective threshold for a like-for-like completeness. ``vs_aegean_snr5``
+reruns this engine at Aegean's effective threshold for a like-for-like completeness, ``cirasa_on_aegean_maps``
+on Aegean's own background and noise maps (what is left is the detection and fitting). ``vs_aegean_snr5``
 counts the S/N ≥ 5 sources only one of this engine's row and Aegean finds, with the exact sign test of
 that split (a completeness difference of a few sources on one image can be luck). It also runs a
 16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
@@ -38,7 +39,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from bench.peers import RMS_STEP, run_aegean, run_photutils, run_sep
+from bench.peers import MAPS_FILE, RMS_STEP, run_aegean, run_photutils, run_sep
 from bench.scoring import MATCH_RADIUS_PIX, paired, score
 
 RESULTS = Path(__file__).parent / "results" / "extraction.json"
@@ -66,10 +67,11 @@ def run_cirasa(
     skip_outliers: bool = False,
     estimator: str = "Median",
     box_beams: float = 20.0,
+    maps_from: Path | None = None,
 ) -> None:
     """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
     estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator`` in boxes of
-    ``box_beams`` beams (``bkgbox``)."""
+    ``box_beams`` beams (``bkgbox``), or on Aegean's background and noise maps saved in ``maps_from``."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
@@ -84,7 +86,24 @@ def run_cirasa(
         bkgestimator=estimator,
         bkgbox=box_beams,
     )
-    table = extract_file(image, params)
+    if maps_from is None:
+        table = extract_file(image, params)
+    else:
+        from science.extract.background import BackgroundMaps
+        from science.extract.pipeline import extract_pixels
+        from science.io.fits import load_image
+
+        img = load_image(image)
+        level, rms = (np.load(maps_from / MAPS_FILE.format(kind=kind)) for kind in ("bkg", "rms"))
+        table = extract_pixels(
+            img.data,
+            wcs=img.wcs,
+            beam=img.beam,
+            pixscale_arcsec=img.pixscale_arcsec,
+            frequency_hz=img.frequency_hz,
+            params=params,
+            maps=BackgroundMaps(level, rms),
+        )
     write_catalogue_products(table, out, image_base_name(image))
 
 
@@ -276,7 +295,10 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
             if "error" not in results["aegean"]:
-                dirs = {key: key for key in ("cirasa", "cirasa_skipoutliers", "cirasa_clipped")}
+                extra = ("--maps-from", str(work / "aegean"))
+                label = "cirasa_on_aegean_maps"
+                results[label] = bench_finder("cirasa", path, work, 1, truth, extra, label=label)
+                dirs = {key: key for key in ("cirasa", "cirasa_skipoutliers", "cirasa_clipped", label)}
                 dirs["cirasa_at_aegean_noise"] = "cirasa-at-aegean"
                 for key, folder in dirs.items():
                     if "error" not in results.get(key, {"error": 1}) and (work / folder).exists():
@@ -313,6 +335,7 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("--extended", action="store_true", help="cirasa only: add the extended-source search")
     worker.add_argument("--skipoutliers", action="store_true", help="cirasa only: caesar bkgskipoutliers")
     worker.add_argument("--clipped", action="store_true", help="cirasa only: caesar bkgestimator ClippedMedian")
+    worker.add_argument("--maps-from", type=Path, help="cirasa only: use Aegean's maps saved in this folder")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
     mosaic.add_argument("out", type=Path)
@@ -325,7 +348,15 @@ def _cli(argv: list[str]) -> None:
     if args.cmd == "worker":
         if args.finder == "cirasa":
             estimator = "ClippedMedian" if args.clipped else "Median"
-            run_cirasa(args.image, args.out, args.seedthr, args.extended, args.skipoutliers, estimator)
+            run_cirasa(
+                args.image,
+                args.out,
+                args.seedthr,
+                args.extended,
+                args.skipoutliers,
+                estimator,
+                maps_from=args.maps_from,
+            )
         else:
             WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":

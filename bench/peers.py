@@ -1,7 +1,8 @@
 """The peers of the extraction benchmark, each as a worker process runs it: sep, photutils, Aegean.
 
 Each reads the FITS image, finds sources at 5σ on its own background and noise maps, and writes
-``<finder>.csv`` (x, y, peak, flux in Jy) and every 64th pixel of its noise map (``<finder>_rms.npy``).
+``<finder>.csv`` (x, y, peak, flux in Jy) and every 64th pixel of its noise map (``<finder>_rms.npy``);
+Aegean also its whole background and noise maps.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RMS_STEP", "run_aegean", "run_photutils", "run_sep"]
+__all__ = ["MAPS_FILE", "RMS_STEP", "run_aegean", "run_photutils", "run_sep"]
 
 RMS_STEP = 64
+#: Aegean's whole background and noise maps (BANE's), float32 .npy in its output folder.
+MAPS_FILE = "aegean_{kind}_full.npy"
 
 
 def _write_csv(path: Path, x: Any, y: Any, peak: Any, flux: Any) -> None:
@@ -88,3 +91,6 @@ def run_aegean(image: Path, out: Path) -> None:
     peak = [s.peak_flux for s in found]
     _write_csv(out / "aegean.csv", x, y, peak, [s.int_flux for s in found])
     _save_rms(out, "aegean", finder.rmsimg)
+    # Its whole maps too, for this engine run on Aegean's noise estimate (bench.extraction's cirasa_on_aegean_maps).
+    np.save(out / MAPS_FILE.format(kind="bkg"), np.asarray(finder.bkgimg, dtype=np.float32))
+    np.save(out / MAPS_FILE.format(kind="rms"), np.asarray(finder.rmsimg, dtype=np.float32))

@@ -3,7 +3,8 @@
 One image decides a completeness difference of a few sources by luck (which S/N 5.0–5.2 sources a noise
 map lifts over the threshold). ``python -m bench.seeds`` simulates the extraction benchmark's image with
 several random seeds (same settings as :data:`bench.extraction.SIM`), runs Aegean and this engine in
-several caesar background configurations on each, and pools the paired comparison: the S/N ≥ 5 sources
+several caesar background configurations on each (and on Aegean's own background and noise maps, which
+leaves the detection and fitting to compare), and pools the paired comparison: the S/N ≥ 5 sources
 only one of the two finds, summed over the images, with the exact two-sided sign test. Nothing is timed
 (:mod:`bench.extraction` times the finders). Results go to ``bench/results/extraction_seeds.json``.
 """
@@ -27,7 +28,9 @@ CONFIGS: dict[str, tuple[bool, str, float]] = {
     "cirasa": (False, "Median", 20.0),
     "cirasa_skipoutliers": (True, "Median", 20.0),
     "cirasa_clipped": (True, "ClippedMedian", 20.0),
+    "cirasa_on_aegean_maps": (False, "Median", 20.0),  # the maps are Aegean's (BANE's): only detection differs
 }
+ON_AEGEAN_MAPS = "cirasa_on_aegean_maps"
 
 
 def one_image(seed: int, work: Path) -> dict[str, Any]:
@@ -47,7 +50,10 @@ def one_image(seed: int, work: Path) -> dict[str, Any]:
     for key, (skip, estimator, box) in CONFIGS.items():
         out = work / f"{key}-{seed}"
         out.mkdir()
-        run_cirasa(path, out, skip_outliers=skip, estimator=estimator, box_beams=box)
+        if key == ON_AEGEAN_MAPS:
+            run_cirasa(path, out, maps_from=aegean)
+        else:
+            run_cirasa(path, out, skip_outliers=skip, estimator=estimator, box_beams=box)
         result = {k: v for k, v in score("cirasa", out, truth).items() if k in keep}
         row[key] = {**result, "vs_aegean_snr5": paired(out, aegean, "aegean", truth)}
     path.unlink()
@@ -95,7 +101,12 @@ def main(seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]:
         "machine": machine_info(),
         "image": {k: (list(v) if isinstance(v, tuple) else v) for k, v in SIM.items() if k != "seed"},
         "seeds": list(seeds),
-        "configs": {k: {"bkgskipoutliers": s, "bkgestimator": e, "bkgbox": b} for k, (s, e, b) in CONFIGS.items()},
+        "configs": {
+            k: {"maps": "Aegean's (BANE)"}
+            if k == ON_AEGEAN_MAPS
+            else {"bkgskipoutliers": s, "bkgestimator": e, "bkgbox": b}
+            for k, (s, e, b) in CONFIGS.items()
+        },
         "results": pooled(rows),
         "per_image": rows,
     }
