@@ -187,14 +187,14 @@ def test_maps_made_elsewhere_replace_the_estimate() -> None:
         "frequency_hz": image.frequency_hz,
         "params": params,
     }
-    own = extract_pixels(image.data, **common)  # type: ignore[arg-type]
+    own = extract_pixels(image.data, **common)
     maps = background_maps(image.data, params, image.beam.size_pixels(image.pixscale_arcsec))
-    given = extract_pixels(image.data, maps=maps, **common)  # type: ignore[arg-type]
+    given = extract_pixels(image.data, maps=maps, **common)
     assert len(own) > 20
     np.testing.assert_array_equal(given["x"], own["x"])
     np.testing.assert_array_equal(given["S(Jy)"], own["S(Jy)"])
     noisier = BackgroundMaps(maps.level, maps.rms * np.float32(2.0))
-    assert 0 < len(extract_pixels(image.data, maps=noisier, **common)) < len(own)  # type: ignore[arg-type]
+    assert 0 < len(extract_pixels(image.data, maps=noisier, **common)) < len(own)
     small = BackgroundMaps(maps.level[:-1], maps.rms[:-1])
     with pytest.raises(ValueError, match=r"do not fit the image's \(384, 384\)"):
-        extract_pixels(image.data, maps=small, **common)  # type: ignore[arg-type]
+        extract_pixels(image.data, maps=small, **common)
