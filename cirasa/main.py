@@ -141,7 +141,11 @@ def extract(
     bmin: float = typer.Option(None, help="Beam minor FWHM, arcsec, when the header has none."),
     bpa: float = typer.Option(0.0, help="Beam position angle, deg, when the header has none."),
     option: list[str] = typer.Option(
-        [], "--option", "-O", help="Any caesar-rest option as KEY=VALUE (e.g. -O fit-maxcomponents=2)."
+        [],
+        "--option",
+        "-O",
+        help="Any caesar-rest option as KEY=VALUE (e.g. -O fit-maxcomponents=2); caesar's FITS maps with "
+        "-O save-fits -O save-bkgmap (save-rmsmap, save-significancemap).",
     ),
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
@@ -149,22 +153,31 @@ def extract(
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
-    from science.io.fits import image_base_name
+    from science.io.fits import image_base_name, load_image_info
+    from science.io.maps import MapFiles, is_map_option, map_kinds
 
     values: dict[str, object] = {"seedthr": seedthr, "mergethr": mergethr, "npixmin": npixmin}
     values.update({"fitsources": fitsources, "rejectartefacts": rejectartefacts, "tile_size": tilesize})
     values.update({"bmaj": bmaj, "bmin": bmin, "bpa": bpa})
+    saves: dict[str, object] = {}
     for item in option:
         key, sep, value = item.partition("=")
-        values[key] = value if sep else None
+        (saves if is_map_option(key) else values)[key] = value if sep else None
+    kinds, notes = map_kinds(saves)
+    for note in notes:
+        console.print(f"[yellow]note[/yellow]: {note}")
     try:
         params = ExtractionParams.parse(values)
-        table = extract_file(str(image), params)
+        maps_to = None
+        if kinds:
+            maps_to = MapFiles.create(load_image_info(image, beam=params.user_beam()), out, kinds)
+        table = extract_file(str(image), params, maps_to=maps_to)
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    written = write_catalogue_products(table, out, image_base_name(image))
-    console.print(f"{len(table)} source(s); wrote {', '.join(str(p) for p in written.values())}")
+    written = [str(p) for p in write_catalogue_products(table, out, image_base_name(image)).values()]
+    written += [path for _, path in maps_to.paths] if maps_to is not None else []
+    console.print(f"{len(table)} source(s); wrote {', '.join(written)}")
 
 
 @app.command(epilog="Example: `cirasa plan request.yaml --broker http://127.0.0.1:8790 --json`")

@@ -20,17 +20,21 @@ from flows.work import run_tile
 from science.extract.params import ExtractionParams
 from science.extract.tiling import merge_tiles, plan_file_tiles
 from science.io.catalogue import write_catalogue_products
-from science.io.fits import image_base_name
+from science.io.fits import image_base_name, load_image_info
+from science.io.maps import MapFiles, map_kinds
 
 
 @task(name="extract-tiles")
-def extract_tiles(image: str, params: ExtractionParams, spec: ClusterSpec) -> tuple[Table, list[dict[str, str]]]:
-    """One coarse Prefect task; plain Dask fan-out of the tiles inside it."""
+def extract_tiles(
+    image: str, params: ExtractionParams, spec: ClusterSpec, maps_to: MapFiles | None = None
+) -> tuple[Table, list[dict[str, str]]]:
+    """One coarse Prefect task; plain Dask fan-out of the tiles inside it (each writes its maps' core)."""
     logger = get_run_logger()
     tiles = plan_file_tiles(image, params)
     logger.info("%s: %d tile(s) on a %s cluster of %d worker(s)", image, len(tiles), spec.kind, spec.workers)
     with open_cluster(spec) as client:
-        futures = client.map(run_tile, [image] * len(tiles), tiles, [params] * len(tiles), pure=False)
+        n = len(tiles)
+        futures = client.map(run_tile, [image] * n, tiles, [params] * n, [maps_to] * n, pure=False)
         results: list[tuple[Table, dict[str, str]]] = client.gather(futures)  # type: ignore[no-untyped-call]
     tables = [table for table, _ in results]
     return merge_tiles(tables), [where for _, where in results]
@@ -48,19 +52,29 @@ def extract_image(
     output_dir: str,
     params: ExtractionParams = ExtractionParams(tile_size=512),
     cluster: ClusterRequest = ClusterRequest(),
+    save: list[str] | None = None,
 ) -> dict[str, Any]:
     """Find the sources of one radio image and write caesar's island catalogue and DS9 regions.
 
     Dask workers run where the work pool says (``CIRASA_FLOWS_CLUSTER``): locally or as Slurm jobs.
-    A summary is written to ``<output_dir>/summary.json`` and returned.
+    ``save`` takes caesar-rest's map options (``save-fits`` with ``save-bkgmap``, ``save-rmsmap``,
+    ``save-significancemap``: caesar's ``out-<base>_<map>.fits``); maps this engine does not write are
+    logged. A summary is written to ``<output_dir>/summary.json`` and returned.
     """
+    logger = get_run_logger()
     settings = FlowSettings()
     spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
+    kinds, notes = map_kinds(save or [])
+    for note in notes:
+        logger.warning("%s", note)
+    maps_to = None
+    if kinds:
+        maps_to = MapFiles.create(load_image_info(image, beam=params.user_beam()), output_dir, kinds)
     # Bounded: a cluster whose workers never come back must fail the run, not hang it.
     bounded = extract_tiles.with_options(timeout_seconds=cluster.walltime_minutes * 60)
-    table, placements = bounded(image, params, spec)
+    table, placements = bounded(image, params, spec, maps_to)
     base = image_base_name(image)
-    files = write_catalogue(table, output_dir, base)
+    files = write_catalogue(table, output_dir, base) + ([p for _, p in maps_to.paths] if maps_to else [])
     publish_extraction(image, table)
     summary: dict[str, Any] = {
         "image": image,
@@ -70,5 +84,5 @@ def extract_image(
         "workers": placements,
     }
     Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2))
-    get_run_logger().info("%s: %d source(s) written to %s", base, len(table), output_dir)
+    logger.info("%s: %d source(s) written to %s", base, len(table), output_dir)
     return summary

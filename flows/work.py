@@ -18,17 +18,20 @@ if TYPE_CHECKING:
     from astropy.table import Table
 
     from science.extract.tiling import Tile
+    from science.io.maps import MapFiles
 
 # The extraction is imported by the functions, on the workers that run them: a flow process that only
 # maps these functions does not import astropy.table, scipy and the extraction stages.
 
 
-def run_tile(image: str, tile: Tile, params: ExtractionParams) -> tuple[Table, dict[str, str]]:
-    """Extract one tile and say where it ran (host and, on Slurm, the job id)."""
+def run_tile(
+    image: str, tile: Tile, params: ExtractionParams, maps_to: MapFiles | None = None
+) -> tuple[Table, dict[str, str]]:
+    """Extract one tile (its core's maps into ``maps_to``) and say where it ran (host and, on Slurm, the job id)."""
     from science.extract.tiling import extract_tile
 
     where = {"host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID", "")}
-    return extract_tile(image, tile, params), where
+    return extract_tile(image, tile, params, maps_to=maps_to), where
 
 
 def extract_and_write(image: str, params: ExtractionParams, output_dir: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from cirasa import services
 from flows.plan import plan_with_broker, wait_for_session
@@ -28,8 +30,16 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
     out = tmp_path / "out"
 
     # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
+    # caesar's FITS noise map asked for as caesar-rest asks: the tiles' Slurm jobs fill one file together.
+    maps = {"save-fits": True, "save-rmsmap": True, "save-residualmap": True}
     job = JobSpec(
-        name="chain", inputs=(str(image_path),), cores_min=3, cores_max=4, memory_gib_max=2, output_dir=str(out)
+        name="chain",
+        inputs=(str(image_path),),
+        cores_min=3,
+        cores_max=4,
+        memory_gib_max=2,
+        output_dir=str(out),
+        options=maps,
     )
     decision = asyncio.run(plan_with_broker(stack.broker_url, job))
     assert decision.work_pool == "cirasa-slurm"
@@ -62,3 +72,8 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
     match = match_to_truth(catalogue, truth, radius_pix=3.0, snr_min=10.0)
     assert match.completeness >= 0.90, match
     assert (out / "ds9-field.reg").exists()
+    rms = fits.getdata(out / "out-field_rms.fits")
+    assert rms.shape == (1024, 1024) and np.isfinite(rms).all()  # every tile's core written
+    assert abs(float(np.median(rms)) / float(truth.meta["rms_jy"]) - 1.0) < 0.1
+    assert str(out / "out-field_rms.fits") in summary["files"]
+    assert not (out / "out-field_res.fits").exists()  # not computed here: the flow logs so

@@ -134,6 +134,31 @@ EXTRACTION_FIELDS = frozenset(
 )  # fmt: skip
 
 
+#: caesar-rest's options about saved maps (``science.io.maps.MAP_OPTIONS``; tests check the two agree): the
+#: extract-image flow writes caesar's FITS maps for them and logs those it does not write.
+MAP_OPTIONS = frozenset(
+    {
+        "save_fits", "save_bkgmap", "save_rmsmap", "save_significancemap", "save_residualmap", "save_inputmap",
+        "save_saliencymap", "save_segmentedmap",
+    }
+)  # fmt: skip
+
+
+def map_options(options: dict[str, Any]) -> list[str]:
+    """The job's map options that are on (given bare or true), as ``save_…`` names."""
+    names = []
+    for key, value in options.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name in MAP_OPTIONS:
+            try:
+                on = value is None or bool(_coerce("none", value))
+            except ValueError:
+                on = bool(value)
+            if on:
+                names.append(name)
+    return sorted(names)
+
+
 def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
     """The job's options the extraction understands, as ExtractionParams fields.
 

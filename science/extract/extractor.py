@@ -8,10 +8,11 @@ from pathlib import Path
 from astropy.table import Table
 
 from science.extract.params import ExtractionParams
-from science.extract.pipeline import extract_pixels
+from science.extract.pipeline import background_maps, extract_pixels, map_regions
 from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles
 from science.image import Image
 from science.io.fits import load_image
+from science.io.maps import MapFiles
 
 __all__ = ["ExtractionParams", "SourceExtractor", "extract_file"]
 
@@ -33,8 +34,12 @@ class SourceExtractor:
     def __repr__(self) -> str:
         return f"SourceExtractor({self.params!r})"
 
-    def extract(self, image: Image) -> Table:
-        """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn)."""
+    def extract(self, image: Image, maps_to: MapFiles | None = None) -> Table:
+        """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn); its
+        background, noise and significance maps written into ``maps_to`` if given."""
+        maps = None
+        if maps_to is not None:
+            maps = background_maps(image.data, self.params, image.beam.size_pixels(image.pixscale_arcsec))
         table = extract_pixels(
             image.data,
             wcs=image.wcs,
@@ -42,13 +47,18 @@ class SourceExtractor:
             pixscale_arcsec=image.pixscale_arcsec,
             frequency_hz=image.frequency_hz,
             params=self.params,
+            maps=maps,
         )
+        if maps_to is not None and maps is not None:
+            everything = slice(None)
+            maps_to.write(map_regions(image.data, maps, maps_to.kinds, everything, everything), 0, 0)
         logger.info("%s: %d islands", image.name, len(table))
         return table
 
 
-def extract_file(path: str | Path, params: ExtractionParams | None = None) -> Table:
-    """Extract a FITS image, tiled when ``params.tile_size > 0`` (tiles run one after another here).
+def extract_file(path: str | Path, params: ExtractionParams | None = None, *, maps_to: MapFiles | None = None) -> Table:
+    """Extract a FITS image, tiled when ``params.tile_size > 0`` (tiles run one after another here); its
+    background, noise and significance maps written into ``maps_to`` if given (:mod:`science.io.maps`).
 
     Raises
     ------
@@ -57,8 +67,8 @@ def extract_file(path: str | Path, params: ExtractionParams | None = None) -> Ta
     """
     params = params or ExtractionParams()
     if params.tile_size == 0:
-        return SourceExtractor(params).extract(load_image(path, beam=params.user_beam()))
+        return SourceExtractor(params).extract(load_image(path, beam=params.user_beam()), maps_to)
     tiles = plan_file_tiles(path, params)
-    table = merge_tiles([extract_tile(str(path), tile, params) for tile in tiles])
+    table = merge_tiles([extract_tile(str(path), tile, params, maps_to=maps_to) for tile in tiles])
     logger.info("%s: %d islands from %d tiles", Path(path).name, len(table), len(tiles))
     return table

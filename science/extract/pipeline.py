@@ -19,7 +19,7 @@ from science.extract.background import BackgroundMaps
 from science.extract.params import ExtractionParams
 from science.image import Beam
 
-__all__ = ["background_maps", "extract_pixels"]
+__all__ = ["background_maps", "extract_pixels", "map_regions"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +122,18 @@ def extract_pixels(
             origin=origin,
         )
     return table
+
+
+def map_regions(
+    data: npt.NDArray[np.float32], maps: BackgroundMaps, kinds: list[str], rows: slice, cols: slice
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The ``bkg``, ``rms`` and ``significance`` maps (caesar's names) of ``kinds`` over ``data[rows, cols]``."""
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    if "bkg" in kinds:
+        out["bkg"] = maps.level[rows, cols]
+    if "rms" in kinds:
+        out["rms"] = maps.rms[rows, cols]
+    if "significance" in kinds:
+        part = BackgroundMaps(maps.level[rows, cols], maps.rms[rows, cols])
+        out["significance"] = part.significance(np.ascontiguousarray(data[rows, cols]))
+    return out

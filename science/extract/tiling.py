@@ -22,10 +22,11 @@ from astropy.table import Table
 
 from science.errors import ParameterError
 from science.extract.params import ExtractionParams
-from science.extract.pipeline import extract_pixels
+from science.extract.pipeline import background_maps, extract_pixels, map_regions
 from science.extract.sources import assign_names, stack_islands
 from science.image import Beam
 from science.io.fits import load_image_info, load_section
+from science.io.maps import MapFiles
 
 __all__ = [
     "ISLAND_MARGIN_BEAMS",
@@ -149,7 +150,9 @@ def plan_file_tiles(image_path: str | Path, params: ExtractionParams, *, beam: B
     return plan_tiles(info.shape, params.tile_size, overlap)
 
 
-def extract_tile(image_path: str, tile: Tile, params: ExtractionParams, *, beam: Beam | None = None) -> Table:
+def extract_tile(
+    image_path: str, tile: Tile, params: ExtractionParams, *, beam: Beam | None = None, maps_to: MapFiles | None = None
+) -> Table:
     """Extract the islands of one tile, reading only its pixels.
 
     Parameters
@@ -162,6 +165,9 @@ def extract_tile(image_path: str, tile: Tile, params: ExtractionParams, *, beam:
         Extraction parameters.
     beam
         Beam when the header has none (else ``params``' user beam).
+    maps_to
+        FITS maps (:class:`science.io.maps.MapFiles`) to write the tile core's background, noise and
+        significance into.
 
     Returns
     -------
@@ -175,6 +181,10 @@ def extract_tile(image_path: str, tile: Tile, params: ExtractionParams, *, beam:
         If the file is invalid.
     """
     info, data = load_section(image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam())
+    maps = None
+    if maps_to is not None:
+        beam_px = info.beam.size_pixels(info.pixscale_arcsec)
+        maps = background_maps(data, params, beam_px, origin=(tile.y0, tile.x0), full_shape=info.shape)
     table = extract_pixels(
         data,
         wcs=info.wcs,
@@ -184,7 +194,12 @@ def extract_tile(image_path: str, tile: Tile, params: ExtractionParams, *, beam:
         params=params,
         origin=(tile.y0, tile.x0),
         full_shape=info.shape,
+        maps=maps,
     )
+    if maps_to is not None and maps is not None:
+        rows = slice(tile.core_y0 - tile.y0, tile.core_y1 - tile.y0)
+        cols = slice(tile.core_x0 - tile.x0, tile.core_x1 - tile.x0)
+        maps_to.write(map_regions(data, maps, maps_to.kinds, rows, cols), tile.core_y0, tile.core_x0)
     x, y = np.asarray(table["x"]), np.asarray(table["y"])
     in_core = (
         (x >= tile.core_x0 - 0.5) & (x < tile.core_x1 - 0.5) & (y >= tile.core_y0 - 0.5) & (y < tile.core_y1 - 0.5)

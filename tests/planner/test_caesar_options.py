@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from planner.adapters.prefect_pool import build_flow_parameters
 from planner.engine.lifecycle import LaunchSpec
-from planner.wire.caesar import EXTRACTION_FIELDS, app_schemas, extraction_params
+from planner.wire.caesar import EXTRACTION_FIELDS, MAP_OPTIONS, app_schemas, extraction_params, map_options
 from science.extract.params import ExtractionParams
+from science.io.maps import MAP_OPTIONS as SCIENCE_MAP_OPTIONS
 
 
 def test_the_brokers_field_list_is_the_extractions() -> None:
     assert set(ExtractionParams.model_fields) == EXTRACTION_FIELDS
+    assert MAP_OPTIONS == SCIENCE_MAP_OPTIONS
+    described = {o.replace("-", "_") for o in app_schemas()["caesar"]["describe"]}
+    assert described >= MAP_OPTIONS  # all are caesar-rest options
 
 
 def test_every_caesar_option_the_engine_implements_is_forwarded() -> None:
@@ -70,3 +75,23 @@ def test_launch_parameters_carry_the_mapped_options() -> None:
     parameters = build_flow_parameters(spec)
     assert parameters["image"] == "/data/a.fits"
     assert parameters["params"] == {"extendedsearch": False}
+
+
+def test_map_options_reach_the_extract_flow_only() -> None:
+    options = {"save-fits": None, "--save-bkgmap": True, "save-rmsmap": "false", "save-regions": True, "seedthr": 5}
+    assert map_options(options) == ["save_bkgmap", "save_fits"]
+    spec = LaunchSpec(
+        session_id="s2",
+        platform="local",
+        work_pool="cirasa-local",
+        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": options},
+        cores=2,
+        memory_gib=4,
+        start=datetime.now(UTC),
+        duration=timedelta(hours=1),
+    )
+    parameters = build_flow_parameters(spec)
+    assert parameters["save"] == ["save_bkgmap", "save_fits"]
+    assert "save_fits" not in parameters["params"]
+    survey = dataclasses.replace(spec, executable={**spec.executable, "flow": "survey-reprocess"})
+    assert "save" not in build_flow_parameters(survey)
