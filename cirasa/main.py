@@ -149,6 +149,7 @@ def extract(
     ),
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
+    from planner.wire.caesar import RUN_OPTIONS, unapplied_options
     from science.errors import ScienceError
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
@@ -162,7 +163,12 @@ def extract(
     saves: dict[str, object] = {}
     for item in option:
         key, sep, value = item.partition("=")
+        if key.lstrip("-") in RUN_OPTIONS:  # how caesar runs (threads, MPI, logging): nothing to do here
+            continue
         (saves if is_map_option(key) else values)[key] = value if sep else None
+    if unapplied := unapplied_options(values):
+        names = ", ".join(unapplied)
+        raise _fail("not-implemented", f"caesar-rest option(s) this engine does not implement: {names}")
     kinds, notes = map_kinds(saves)
     for note in notes:
         console.print(f"[yellow]note[/yellow]: {note}")

@@ -53,15 +53,19 @@ def extract_image(
     params: ExtractionParams = ExtractionParams(tile_size=512),
     cluster: ClusterRequest = ClusterRequest(),
     save: list[str] | None = None,
+    unapplied: list[str] | None = None,
 ) -> dict[str, Any]:
     """Find the sources of one radio image and write caesar's island catalogue and DS9 regions.
 
     Dask workers run where the work pool says (``CIRASA_FLOWS_CLUSTER``): locally or as Slurm jobs.
     ``save`` takes caesar-rest's map options (``save-fits`` with ``save-bkgmap``, ``save-rmsmap``,
     ``save-significancemap``: caesar's ``out-<base>_<map>.fits``); maps this engine does not write are
-    logged. A summary is written to ``<output_dir>/summary.json`` and returned.
+    logged, as are the caesar-rest options of ``unapplied`` (given, but not implemented by this engine).
+    A summary is written to ``<output_dir>/summary.json`` and returned.
     """
     logger = get_run_logger()
+    if unapplied:
+        logger.warning("caesar options this engine does not implement, ignored: %s", ", ".join(unapplied))
     settings = FlowSettings()
     spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
     kinds, notes = map_kinds(save or [])
@@ -81,6 +85,7 @@ def extract_image(
         "n_sources": len(table),
         "files": files,
         "cluster": settings.cluster,
+        "unapplied_options": list(unapplied or []),
         "workers": placements,
     }
     Path(output_dir, "summary.json").write_text(json.dumps(summary, indent=2))

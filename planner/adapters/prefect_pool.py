@@ -22,7 +22,7 @@ from planner.engine.model import PlatformKind, PlatformSnapshot, ResourceRequest
 from planner.engine.sizing import dask_cluster_parameters
 from planner.errors import NotFoundError, PlatformRejectedError, PlatformUnavailableError
 from planner.wire import kinds
-from planner.wire.caesar import extraction_params, map_options
+from planner.wire.caesar import extraction_params, map_options, unapplied_options
 
 ACTIVE_STATES = ["PENDING", "RUNNING", "CANCELLING"]
 DEFAULT_RUN_DURATION = timedelta(seconds=30)
@@ -112,8 +112,9 @@ def build_snapshot(
 
 
 def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
-    """Parameters of the job's flow: the image(s), output_dir, extraction params, the map options (``save``,
-    extract-image only), and a Dask cluster sized by the accepted offer. ``survey-reprocess`` takes every
+    """Parameters of the job's flow: the image(s), output_dir, extraction params, the map options (``save``)
+    and the options this engine does not implement (``unapplied``, both extract-image only), and a Dask
+    cluster sized by the accepted offer. ``survey-reprocess`` takes every
     input; the others the first."""
     executable = spec.executable
     inputs = executable.get("inputs") or []
@@ -126,9 +127,11 @@ def build_flow_parameters(spec: LaunchSpec) -> dict[str, Any]:
         parameters["selection"] = {"images": [str(i) for i in inputs]}
     else:
         parameters["image"] = str(inputs[0])
-        saves = map_options(options)
-        if saves and executable.get("flow", "extract-image") == "extract-image":
-            parameters["save"] = saves
+        if executable.get("flow", "extract-image") == "extract-image":
+            if saves := map_options(options):
+                parameters["save"] = saves
+            if unapplied := unapplied_options(options):
+                parameters["unapplied"] = unapplied
     params = extraction_params(options)
     if params:
         parameters["params"] = params

@@ -144,6 +144,29 @@ MAP_OPTIONS = frozenset(
 )  # fmt: skip
 
 
+#: caesar-rest options about how caesar runs (logging, MPI, threads, its own tiling), not what it finds.
+RUN_OPTIONS = frozenset(
+    {
+        "loglevel", "no-logredir", "no-mpi", "nproc", "nthreads", "fit-usethreads", "fit-printlevel",
+        "no-parallelmedian", "tilesplit", "tilesize", "tilestep", "mergeedgesources",
+    }
+)  # fmt: skip
+
+
+def unapplied_options(options: dict[str, Any], app: str = "caesar") -> list[str]:
+    """The app's options in ``options`` that change caesar's results but this engine does not implement
+    (neither extraction fields, nor map outputs, nor :data:`RUN_OPTIONS`): the flow reports them."""
+    described = app_schemas().get(app, {}).get("describe", {})
+    out = []
+    for key in options:
+        option = str(key).lstrip("-")
+        name = option.replace("-", "_")
+        applied = name in EXTRACTION_FIELDS or (name.startswith("no_") and name[3:] in EXTRACTION_FIELDS)
+        if option in described and not applied and name not in MAP_OPTIONS and option not in RUN_OPTIONS:
+            out.append(option)
+    return sorted(out)
+
+
 def map_options(options: dict[str, Any]) -> list[str]:
     """The job's map options that are on (given bare or true), as ``save_…`` names."""
     names = []

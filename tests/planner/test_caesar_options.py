@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from planner.adapters.prefect_pool import build_flow_parameters
 from planner.engine.lifecycle import LaunchSpec
-from planner.wire.caesar import EXTRACTION_FIELDS, MAP_OPTIONS, app_schemas, extraction_params, map_options
+from planner.wire.caesar import (
+    EXTRACTION_FIELDS,
+    MAP_OPTIONS,
+    RUN_OPTIONS,
+    app_schemas,
+    extraction_params,
+    map_options,
+    unapplied_options,
+)
 from science.extract.params import ExtractionParams
 from science.io.maps import MAP_OPTIONS as SCIENCE_MAP_OPTIONS
 
@@ -95,3 +103,29 @@ def test_map_options_reach_the_extract_flow_only() -> None:
     assert "save_fits" not in parameters["params"]
     survey = dataclasses.replace(spec, executable={**spec.executable, "flow": "survey-reprocess"})
     assert "save" not in build_flow_parameters(survey)
+
+
+def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None:
+    options = {
+        "compactsearchiters": 2,
+        "--computeresiduals": True,
+        "nthreads": 4,  # how caesar runs, not what it finds
+        "seedthr": 5,
+        "no-extendedsearch": True,
+        "save-fits": True,
+        "output_dir": "/x",
+    }
+    assert unapplied_options(options) == ["compactsearchiters", "computeresiduals"]
+    described = set(app_schemas()["caesar"]["describe"])
+    assert described >= RUN_OPTIONS
+    spec = LaunchSpec(
+        session_id="s3",
+        platform="local",
+        work_pool="cirasa-local",
+        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": options},
+        cores=2,
+        memory_gib=4,
+        start=datetime.now(UTC),
+        duration=timedelta(hours=1),
+    )
+    assert build_flow_parameters(spec)["unapplied"] == ["compactsearchiters", "computeresiduals"]
