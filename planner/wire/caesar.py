@@ -117,7 +117,8 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
 #: broker does not import the science package: tests check this set against ExtractionParams.
 EXTRACTION_FIELDS = frozenset(
     {
-        "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgestimator", "bkggrid", "bkgskipoutliers",
+        "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgboxpix", "bkgestimator", "bkggrid",
+        "bkgskipoutliers", "globalbkg",
         "bmaj",
         "bmin", "bpa",
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",

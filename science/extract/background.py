@@ -97,6 +97,11 @@ class BackgroundEstimator:
     estimator
         caesar ``bkgestimator``: ``Median`` (median and 1.4826·MAD, default), ``Mean``, ``BiWeight`` or
         ``ClippedMedian`` (:mod:`science.extract.estimators`).
+    box_in_pixels
+        ``box_beams`` is a side in pixels (caesar ``bkgboxpix``).
+    local
+        Box grid maps (caesar's default); False: one level and rms for all of ``data`` (caesar
+        ``globalbkg``; a tile of a tiled run gets its own).
 
     Raises
     ------
@@ -113,6 +118,8 @@ class BackgroundEstimator:
         min_pixels: int = 10,
         threads: int | None = None,
         estimator: BkgEstimator | str = BkgEstimator.MEDIAN,
+        box_in_pixels: bool = False,
+        local: bool = True,
     ) -> None:
         if not (math.isfinite(box_beams) and box_beams > 0):
             raise ParameterError(f"box_beams must be a positive number, got {box_beams!r}")
@@ -129,15 +136,21 @@ class BackgroundEstimator:
         self.second_pass = bool(second_pass)
         self.min_pixels = int(min_pixels)
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self.box_in_pixels = bool(box_in_pixels)
+        self.local = bool(local)
 
     def __repr__(self) -> str:
         return (
             f"BackgroundEstimator(box_beams={self.box_beams}, grid={self.grid}, "
-            f"second_pass={self.second_pass}, min_pixels={self.min_pixels}, estimator={self.estimator.value!r})"
+            f"second_pass={self.second_pass}, min_pixels={self.min_pixels}, estimator={self.estimator.value!r}, "
+            f"box_in_pixels={self.box_in_pixels}, local={self.local})"
         )
 
     def box_pixels(self, beam_size_pixels: float) -> int:
-        """Box side in pixels, ``round(box_beams × ceil(beam_size_pixels))``, at least 3."""
+        """Box side in pixels, ``round(box_beams × ceil(beam_size_pixels))`` (``box_beams`` itself with
+        ``box_in_pixels``), at least 3."""
+        if self.box_in_pixels:
+            return max(3, round(self.box_beams))
         return max(3, round(self.box_beams * math.ceil(beam_size_pixels - 1e-9)))
 
     def step_pixels(self, box: int) -> int:
@@ -180,7 +193,7 @@ class BackgroundEstimator:
         """
         full = full_shape or data.shape
         box = self.box_pixels(beam_size_pixels)
-        if box >= full[0] or box >= full[1]:
+        if not self.local or box >= full[0] or box >= full[1]:
             return self._global(data, exclude)
         step = self.step_pixels(box)
         half = box // 2

@@ -44,6 +44,10 @@ class ExtractionParams(BaseModel):
     bkggrid: float = Field(
         0.2, gt=0, le=1, description="Background box step as a fraction of the box (caesar bkggrid)."
     )
+    bkgboxpix: bool = Field(False, description="bkgbox is a side in pixels, not beams (caesar bkgboxpix).")
+    globalbkg: bool = Field(
+        False, description="One background level and rms for the whole image (per tile when tiled; caesar globalbkg)."
+    )
     bkg2ndpass: bool = Field(True, description="Recompute the rms on image − background (caesar bkg2ndpass).")
     bkgskipoutliers: bool = Field(
         False,
@@ -270,7 +274,12 @@ class ExtractionParams(BaseModel):
         from science.extract.background import BackgroundEstimator
 
         return BackgroundEstimator(
-            box_beams=self.bkgbox, grid=self.bkggrid, second_pass=self.bkg2ndpass, estimator=self.bkgestimator
+            box_beams=self.bkgbox,
+            grid=self.bkggrid,
+            second_pass=self.bkg2ndpass,
+            estimator=self.bkgestimator,
+            box_in_pixels=self.bkgboxpix,
+            local=not self.globalbkg,
         )
 
     def gaussian_fitter(self) -> GaussianFitter:

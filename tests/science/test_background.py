@@ -22,6 +22,29 @@ def test_box_is_bkgbox_times_ceil_beam_pixels() -> None:
     assert estimator.step_pixels(80) == 16
 
 
+def test_bkgboxpix_takes_the_box_in_pixels() -> None:
+    from science.extract.params import ExtractionParams
+
+    assert ExtractionParams(bkgbox=50, bkgboxpix=True).background_estimator().box_pixels(4.0) == 50
+    assert ExtractionParams(bkgbox=50).background_estimator().box_pixels(4.0) == 200
+    assert BackgroundEstimator(box_beams=1, box_in_pixels=True).box_pixels(4.0) == 3  # at least 3
+
+
+def test_globalbkg_gives_one_level_and_rms_for_the_image() -> None:
+    """A gradient the local grid follows; the global estimate is the whole image's median and MAD."""
+    from science.extract.params import ExtractionParams
+
+    rng = np.random.default_rng(3)
+    data = (np.linspace(0.0, 0.02, 400)[None, :] + rng.normal(0.0, 1e-3, (300, 400))).astype(np.float32)
+    local = ExtractionParams().background_estimator().estimate(data, 2.0)
+    flat = ExtractionParams(globalbkg=True, bkg2ndpass=False).background_estimator().estimate(data, 2.0)
+    assert float(local.level[:, -1].mean() - local.level[:, 0].mean()) > 0.015
+    assert np.all(flat.level == np.float32(np.median(data)))
+    mad = float(np.median(np.abs(data - np.median(data))))
+    np.testing.assert_allclose(flat.rms, MAD_TO_SIGMA * mad, rtol=1e-5)
+    assert float(flat.rms[0, 0]) > 4 * float(np.median(local.rms))  # the gradient is in the global spread
+
+
 def test_constant_plus_noise_recovers_level_and_rms() -> None:
     """Level within 0.15 σ and rms within 10 % at every pixel, median rms within 2 %.
 
