@@ -18,14 +18,11 @@ hold too many candidates are handed back for the per-box path.
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
-from science.extract.boxstats import CHUNK_ROWS, MAX_CANDIDATES, NBINS, Cells, bin_of_rank
+from science.extract.boxgrid import box_sums, over_box_rows
+from science.extract.boxstats import MAX_CANDIDATES, NBINS, Cells, bin_of_rank
 
 __all__ = ["CLIP_MAX_ITER", "CLIP_SIGMA", "CLIP_TOLERANCE", "aligned_box_clipped"]
 
@@ -37,17 +34,6 @@ Bool = npt.NDArray[np.bool_]
 CLIP_SIGMA = 3.0
 CLIP_MAX_ITER = 100
 CLIP_TOLERANCE = 0.1
-
-
-def _box_sums(grid: npt.NDArray[Any], q: int, nby: int, nbx: int) -> npt.NDArray[Any]:
-    """Sums of ``q × q`` cells of ``grid`` (``(cells y, cells x, m)``) for every box, ``(nby · nbx, m)``."""
-    column = grid[0:nby].copy()
-    for d in range(1, q):
-        column += grid[d : d + nby]
-    total = column[:, 0:nbx].copy()
-    for d in range(1, q):
-        total += column[:, d : d + nbx]
-    return total.reshape(nby * nbx, grid.shape[2])
 
 
 class _Window:
@@ -70,10 +56,10 @@ class _Window:
             np.cumsum(dev, axis=1, out=prefix[:, 1:])
             # Sums below every bin edge, and of all finite pixels (blanks are +inf, in the top bin).
             edges = np.concatenate([np.take_along_axis(prefix, at, axis=1), prefix[:, -1:]], axis=1)
-            sums.append(_box_sums(edges.reshape(ncy, ncx, m1 + 1), q, nby, nbx))
+            sums.append(box_sums(edges.reshape(ncy, ncx, m1 + 1), q, nby, nbx))
         self.s1, self.s2 = sums
         blanks = (~finite).sum(axis=1).astype(np.int64).reshape(ncy, ncx, 1)
-        self.n: I64 = cells.n - _box_sums(blanks, q, nby, nbx)[:, 0]
+        self.n: I64 = cells.n - box_sums(blanks, q, nby, nbx)[:, 0]
         self.cum = cells.cum_box
 
     def below(self, idx: I64, value: F32, inclusive: bool) -> tuple[I64, F64, F64, Bool]:
@@ -183,27 +169,10 @@ def aligned_box_clipped(
     ``block`` has shape ``((ny − 1)·step + box, (nx − 1)·step + box)``, ``box`` a multiple of ``step``; chunks of
     box rows run on ``threads``. Boxes with fewer than ``min_pixels`` finite pixels give NaN, as the per-box path.
     """
-    q = box // step
-    if box % step or q < 1 or (block.shape[0] - box) % step or (block.shape[1] - box) % step:
-        raise ValueError(f"block {block.shape} is not a grid of {box} px boxes every {step} px")
-    nby = (block.shape[0] - box) // step + 1
-    count = -(-nby // CHUNK_ROWS)
-    count = -(-count // threads) * threads if count > 1 else 1
-    bounds = np.linspace(0, nby, min(count, nby) + 1).astype(int)
     sample = block[:: max(1, step // 2), :: max(1, step // 2)]
     sample = sample[np.isfinite(sample)]
     shift = float(np.median(sample)) if sample.size else 0.0  # one for all chunks: the same sums
-
-    def one(rows: tuple[int, int]) -> tuple[F64, F64, Bool]:
-        a, b = rows
-        return _chunk_clipped(block[a * step : (b - 1 + q) * step], box, step, min_pixels, shift)
-
-    chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
-    if threads > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
-            parts = list(pool.map(one, chunks))
-    else:
-        parts = [one(c) for c in chunks]
+    parts = over_box_rows(block, box, step, threads, lambda chunk: _chunk_clipped(chunk, box, step, min_pixels, shift))
     nbx = (block.shape[1] - box) // step + 1
     level, rms, ok = (np.concatenate([p[i].reshape(-1, nbx) for p in parts]) for i in range(3))
     return level, rms, ok

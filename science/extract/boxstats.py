@@ -12,15 +12,15 @@ candidates are reported for the caller's exact path.
 
 from __future__ import annotations
 
-import itertools
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CHUNK_ROWS", "MAX_CANDIDATES", "NBINS", "Cells", "aligned_box_stats", "bin_of_rank"]
+from science.extract.boxgrid import box_sums, over_box_rows
+
+__all__ = ["MAX_CANDIDATES", "NBINS", "Cells", "aligned_box_stats", "bin_of_rank"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -36,8 +36,6 @@ MAX_CANDIDATES = 1024
 MAD_MARGINS = (4.0, 24.0)
 #: Newton steps of the MAD estimate.
 NEWTON_STEPS = 2
-#: Box rows per independently binned chunk.
-CHUNK_ROWS = 48
 
 _HIGH = 1 if sys.byteorder == "little" else 0  # the uint16 half with sign, exponent, top mantissa bits
 # The 16-bit groups of float32 values in increasing order of value (NaN groups left out) and the
@@ -140,14 +138,7 @@ class Cells:
         self.bins = _Bins(cells[::every, :: max(1, self.s2 // 16)].ravel(), NBINS)
         cum = self.bins.cumulative(cells, np.uint16 if self.n < 65536 else np.int32)
         self.cum = cum.ravel()
-        grid = cum.reshape(ncy, ncx, m1)
-        column = grid[0:nby].copy()
-        for d in range(1, q):
-            column += grid[d : d + nby]
-        cum_box = column[:, 0:nbx].copy()
-        for d in range(1, q):
-            cum_box += column[:, d : d + nbx]
-        self.cum_box = cum_box.reshape(nby * nbx, m1)
+        self.cum_box = box_sums(cum.reshape(ncy, ncx, m1), q, nby, nbx)
         corner = (np.arange(nby)[:, None] * ncx + np.arange(nbx)).ravel()
         box_cells = corner[:, None] + (np.arange(q)[:, None] * ncx + np.arange(q)).ravel()
         self.at_bins = box_cells * m1  # where the boxes' cells start in the cumulative counts
@@ -376,23 +367,6 @@ def aligned_box_stats(
         middle values for even counts; deviations from the float32 median, in float32), and where they
         were computed; elsewhere the caller must take an exact partition.
     """
-    q = box // step
-    if box % step or q < 1 or (block.shape[0] - box) % step or (block.shape[1] - box) % step:
-        raise ValueError(f"block {block.shape} is not a grid of {box} px boxes every {step} px")
-    nby = (block.shape[0] - box) // step + 1
-    count = -(-nby // CHUNK_ROWS)
-    count = -(-count // threads) * threads if count > 1 else 1  # equal shares for the threads
-    bounds = np.linspace(0, nby, min(count, nby) + 1).astype(int)
-
-    def one(rows: tuple[int, int]) -> tuple[F64, F64, Bool]:
-        a, b = rows
-        return _chunk_stats(block[a * step : (b - 1 + q) * step], box, step, with_mad)
-
-    chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
-    if threads > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
-            parts = list(pool.map(one, chunks))
-    else:
-        parts = [one(c) for c in chunks]
+    parts = over_box_rows(block, box, step, threads, lambda chunk: _chunk_stats(chunk, box, step, with_mad))
     med, mad, ok = (np.concatenate([p[i] for p in parts]) for i in range(3))
     return med, mad, ok

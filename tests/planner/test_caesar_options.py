@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from planner.adapters.prefect_pool import build_flow_parameters
@@ -18,6 +19,20 @@ from planner.wire.caesar import (
 )
 from science.extract.params import ExtractionParams
 from science.io.maps import MAP_OPTIONS as SCIENCE_MAP_OPTIONS
+
+
+def _spec(options: Mapping[str, object]) -> LaunchSpec:
+    """The launch of an extract-image job with these caesar-rest options."""
+    return LaunchSpec(
+        session_id="s1",
+        platform="local",
+        work_pool="cirasa-local",
+        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": dict(options)},
+        cores=2,
+        memory_gib=4,
+        start=datetime.now(UTC),
+        duration=timedelta(hours=1),
+    )
 
 
 def test_the_brokers_field_list_is_the_extractions() -> None:
@@ -70,17 +85,7 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
 
 
 def test_launch_parameters_carry_the_mapped_options() -> None:
-    spec = LaunchSpec(
-        session_id="s1",
-        platform="local",
-        work_pool="cirasa-local",
-        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": {"no-extendedsearch": True}},
-        cores=2,
-        memory_gib=4,
-        start=datetime.now(UTC),
-        duration=timedelta(hours=1),
-    )
-    parameters = build_flow_parameters(spec)
+    parameters = build_flow_parameters(_spec({"no-extendedsearch": True}))
     assert parameters["image"] == "/data/a.fits"
     assert parameters["params"] == {"extendedsearch": False}
 
@@ -88,16 +93,7 @@ def test_launch_parameters_carry_the_mapped_options() -> None:
 def test_map_options_reach_the_extract_flow_only() -> None:
     options = {"save-fits": None, "--save-bkgmap": True, "save-rmsmap": "false", "save-regions": True, "seedthr": 5}
     assert map_options(options) == ["save_bkgmap", "save_fits"]
-    spec = LaunchSpec(
-        session_id="s2",
-        platform="local",
-        work_pool="cirasa-local",
-        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": options},
-        cores=2,
-        memory_gib=4,
-        start=datetime.now(UTC),
-        duration=timedelta(hours=1),
-    )
+    spec = _spec(options)
     parameters = build_flow_parameters(spec)
     assert parameters["save"] == ["save_bkgmap", "save_fits"]
     assert "save_fits" not in parameters["params"]
@@ -118,14 +114,5 @@ def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None
     assert unapplied_options(options) == ["compactsearchiters", "computeresiduals"]
     described = set(app_schemas()["caesar"]["describe"])
     assert described >= RUN_OPTIONS
-    spec = LaunchSpec(
-        session_id="s3",
-        platform="local",
-        work_pool="cirasa-local",
-        executable={"flow": "extract-image", "inputs": ["/data/a.fits"], "options": options},
-        cores=2,
-        memory_gib=4,
-        start=datetime.now(UTC),
-        duration=timedelta(hours=1),
-    )
+    spec = _spec(options)
     assert build_flow_parameters(spec)["unapplied"] == ["compactsearchiters", "computeresiduals"]

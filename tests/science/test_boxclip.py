@@ -57,11 +57,11 @@ def test_clipping_reaches_the_noise_under_sources() -> None:
 
 
 def test_chunks_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    import science.extract.boxclip as boxclip
+    import science.extract.boxgrid as boxgrid
 
     block = _with_blanks(_image("sources", (30 * 8 + 40, 12 * 8 + 40), 5), 6)
     one = aligned_box_clipped(block, 40, 8, threads=1)
-    monkeypatch.setattr(boxclip, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(boxgrid, "CHUNK_ROWS", 7)
     many = aligned_box_clipped(block, 40, 8, threads=3)
     np.testing.assert_array_equal(one[2], many[2])
     for a, b in zip(one[:2], many[:2], strict=True):  # (sums of differently padded candidate rows: rounding)

@@ -82,11 +82,11 @@ def test_medians_only_flag_positive_mads(box: int, step: int, kind: str) -> None
 
 
 def test_chunks_and_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    import science.extract.boxstats as boxstats
+    import science.extract.boxgrid as boxgrid
 
     block = _image("sources", (40 * 8 + 40, 12 * 8 + 40), seed=5)
     one = aligned_box_stats(block, 40, 8, threads=1)
-    monkeypatch.setattr(boxstats, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(boxgrid, "CHUNK_ROWS", 7)
     many = aligned_box_stats(block, 40, 8, threads=3)
     for a, b in zip(one, many, strict=True):
         np.testing.assert_array_equal(a, b)

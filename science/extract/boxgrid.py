@@ -1,0 +1,60 @@
+"""Cell-aligned box grids: boxes of ``q × q`` cells of ``step × step`` pixels starting every ``step`` pixels.
+
+Shared by the exact box medians/MADs (:mod:`science.extract.boxstats`) and caesar's clipped estimator
+(:mod:`science.extract.boxclip`): per-box sums of per-cell values, and the chunks of box rows they work on.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["CHUNK_ROWS", "box_sums", "over_box_rows"]
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
+
+#: Box rows per independently binned chunk.
+CHUNK_ROWS = 48
+
+
+def box_sums(grid: npt.NDArray[Any], q: int, nby: int, nbx: int) -> npt.NDArray[Any]:
+    """Sums of ``q × q`` cells of ``grid`` (``(cells y, cells x, m)``) for every box, ``(nby · nbx, m)``."""
+    column = grid[0:nby].copy()
+    for d in range(1, q):
+        column += grid[d : d + nby]
+    total = column[:, 0:nbx].copy()
+    for d in range(1, q):
+        total += column[:, d : d + nbx]
+    out: npt.NDArray[Any] = total.reshape(nby * nbx, grid.shape[2])
+    return out
+
+
+def over_box_rows(
+    block: F32, box: int, step: int, threads: int, work: Callable[[F32], tuple[F64, F64, Bool]]
+) -> list[tuple[F64, F64, Bool]]:
+    """``work`` on the pixel rows of chunks of :data:`CHUNK_ROWS` box rows of a cell-aligned box grid (equal
+    shares for ``threads``), the results in order; ValueError if ``block`` is not such a grid."""
+    q = box // step
+    if box % step or q < 1 or (block.shape[0] - box) % step or (block.shape[1] - box) % step:
+        raise ValueError(f"block {block.shape} is not a grid of {box} px boxes every {step} px")
+    nby = (block.shape[0] - box) // step + 1
+    count = -(-nby // CHUNK_ROWS)
+    count = -(-count // threads) * threads if count > 1 else 1  # equal shares for the threads
+    bounds = np.linspace(0, nby, min(count, nby) + 1).astype(int)
+
+    def one(rows: tuple[int, int]) -> tuple[F64, F64, Bool]:
+        a, b = rows
+        return work(block[a * step : (b - 1 + q) * step])
+
+    chunks = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    if threads > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
+            return list(pool.map(one, chunks))
+    return [one(c) for c in chunks]
