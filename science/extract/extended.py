@@ -25,7 +25,6 @@ compact ones, named ``Sext<k>``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +32,10 @@ import numpy as np
 import numpy.typing as npt
 from astropy.table import Table
 from astropy.wcs import WCS
-from scipy import ndimage
 
 from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
-from science.extract.islands import FOUR_CONNECTIVITY, IslandFinder, IslandPixels
+from science.extract.islands import IslandPixels, LabelIslands
 from science.extract.nested import NestedFinder
 from science.extract.params import SMOOTH_FILTERS
 from science.extract.saliency import saliency_mask
@@ -52,55 +50,6 @@ F32 = npt.NDArray[np.float32]
 B8 = npt.NDArray[np.bool_]
 
 COMPACT, EXTENDED, COMPACT_EXTENDED = 1, 3, 4
-
-
-Selector = Callable[[npt.NDArray[np.intp], npt.NDArray[np.int32], int], B8]
-
-
-class _LabelIslands(IslandFinder):
-    """Islands from a label map (labels 1…n) with ≥ ``min_pixels`` pixels and, if given, ``select``-ed
-    (called with the flat indices of the labelled pixels, their labels and n; True per label kept)."""
-
-    def __init__(self, labels: npt.NDArray[np.int32], n: int, min_pixels: int, select: Selector | None = None) -> None:
-        super().__init__(seed_thr=1.0, merge_thr=1.0, min_pixels=min_pixels)
-        self.labels, self.n, self.select = labels, n, select
-        self.inside = np.flatnonzero(labels)
-
-    @classmethod
-    def of_mask(cls, mask: B8, min_pixels: int, select: Selector | None = None) -> _LabelIslands:
-        """4-connected components of ``mask``."""
-        labels, n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=np.int32)
-        return cls(labels, n, min_pixels, select)
-
-    def islands(self, data: F32, maps: BackgroundMaps, **geometry: Any) -> tuple[Table, list[IslandPixels]]:
-        """:meth:`find_islands` with the significance computed on the labelled pixels only."""
-        return self.find_islands(data, _SparseSignificance(maps.level, maps.rms, self.inside), **geometry)
-
-    def _label(
-        self, z: F32, *, reuse: bool = False
-    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64], F32]:
-        flat = self.labels.ravel()[self.inside]
-        ok = np.bincount(flat, minlength=self.n + 1) >= self.min_pixels
-        if self.select is not None:
-            ok &= self.select(self.inside, flat, self.n)
-        keep = np.nonzero(ok)[0]
-        return self.labels, self.inside, flat, keep[keep > 0].astype(np.int64), z.ravel()[self.inside]
-
-
-@dataclass(frozen=True, eq=False)
-class _SparseSignificance(BackgroundMaps):
-    """Background maps whose significance map is computed at the flat indices ``where`` only (0 elsewhere)."""
-
-    where: npt.NDArray[np.intp] | None = None
-
-    def significance(self, data: F32, threads: int | None = None) -> F32:
-        z = np.zeros(data.shape, np.float32)
-        if self.where is not None:
-            idx, rms = self.where, self.rms.ravel()[self.where]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                zz = (data.ravel()[idx] - self.level.ravel()[idx]) / rms
-            z.ravel()[idx] = np.where(np.isfinite(zz) & (rms > 0), zz, 0.0)
-        return z
 
 
 @dataclass(frozen=True)
@@ -237,7 +186,7 @@ class ExtendedFinder:
             ok: B8 = (var > 0) & (signal >= self.min_snr * np.sqrt(2.0 * beam_area_pixels * var))
             return ok
 
-        finder = _LabelIslands.of_mask(self.mask(data, maps), self.npixmin, significant if self.min_snr > 0 else None)
+        finder = LabelIslands.of_mask(self.mask(data, maps), self.npixmin, significant if self.min_snr > 0 else None)
         table, pixels = finder.islands(
             data, maps, wcs=wcs, beam_area_pixels=beam_area_pixels, frequency_hz=frequency_hz, origin=origin,
             full_shape=full_shape,
@@ -345,7 +294,7 @@ class ExtendedStage:
         if absorbed.any():
             into = merged_label[n_ext + owner]
             labels[ys[into > 0], xs[into > 0]] = into[into > 0]
-        merged, merged_pixels = _LabelIslands(labels, len(ext_roots), 1).islands(data, maps, **geometry)
+        merged, merged_pixels = LabelIslands(labels, len(ext_roots), 1).islands(data, maps, **geometry)
         if self.nested is not None and len(merged):
             self.nested.find(
                 merged, merged_pixels, data=data, level=maps.level, origin=origin, beam_pixels=beam_pixels,

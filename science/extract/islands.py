@@ -7,7 +7,9 @@ Equivalent to caesar's flood fill (``BlobFinder::FloodFill``) with ``compactsear
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +22,7 @@ from science.extract.background import BackgroundMaps
 from science.extract.contour import trace_boundary
 from science.extract.sources import add_sky_columns, empty_island_table, scan_order
 
-__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels"]
+__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels", "LabelIslands", "Selector", "SparseSignificance"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +261,63 @@ class IslandFinder:
         table["scan_x"], table["scan_y"] = scan.T
         table["edge"] = (box[:, 0] == 0) | (box[:, 2] == 0) | (box[:, 1] == full[1] - 1) | (box[:, 3] == full[0] - 1)
         table["contour"] = contours
+
+
+Selector = Callable[[npt.NDArray[np.intp], npt.NDArray[np.int32], int], npt.NDArray[np.bool_]]
+
+
+class LabelIslands(IslandFinder):
+    """Islands from a label map (labels 1…n) with ≥ ``min_pixels`` pixels and, if given, ``select``-ed
+    (called with the flat indices of the labelled pixels, their labels and n; True per label kept)."""
+
+    def __init__(self, labels: npt.NDArray[np.int32], n: int, min_pixels: int, select: Selector | None = None) -> None:
+        super().__init__(seed_thr=1.0, merge_thr=1.0, min_pixels=min_pixels)
+        self.labels, self.n, self.select = labels, n, select
+        self.inside = np.flatnonzero(labels)
+
+    @classmethod
+    def of_mask(cls, mask: npt.NDArray[np.bool_], min_pixels: int, select: Selector | None = None) -> LabelIslands:
+        """4-connected components of ``mask``."""
+        labels, n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=np.int32)
+        return cls(labels, n, min_pixels, select)
+
+    def islands(
+        self, data: npt.NDArray[np.float32], maps: BackgroundMaps, **geometry: Any
+    ) -> tuple[Table, list[IslandPixels]]:
+        """:meth:`find_islands` with the significance computed on the labelled pixels only."""
+        return self.find_islands(data, SparseSignificance(maps.level, maps.rms, self.inside), **geometry)
+
+    def _label(
+        self, z: npt.NDArray[np.float32], *, reuse: bool = False
+    ) -> tuple[
+        npt.NDArray[np.int32],
+        npt.NDArray[np.intp],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float32],
+    ]:
+        flat = self.labels.ravel()[self.inside]
+        ok = np.bincount(flat, minlength=self.n + 1) >= self.min_pixels
+        if self.select is not None:
+            ok &= self.select(self.inside, flat, self.n)
+        keep = np.nonzero(ok)[0]
+        return self.labels, self.inside, flat, keep[keep > 0].astype(np.int64), z.ravel()[self.inside]
+
+
+@dataclass(frozen=True, eq=False)
+class SparseSignificance(BackgroundMaps):
+    """Background maps whose significance map is computed at the flat indices ``where`` only (0 elsewhere)."""
+
+    where: npt.NDArray[np.intp] | None = None
+
+    def significance(self, data: npt.NDArray[np.float32], threads: int | None = None) -> npt.NDArray[np.float32]:
+        z = np.zeros(data.shape, np.float32)
+        if self.where is not None:
+            idx, rms = self.where, self.rms.ravel()[self.where]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                zz = (data.ravel()[idx] - self.level.ravel()[idx]) / rms
+            z.ravel()[idx] = np.where(np.isfinite(zz) & (rms > 0), zz, 0.0)
+        return z
 
 
 def _island_pixels(

@@ -40,6 +40,12 @@ class ExtractionParams(BaseModel):
         2.6, gt=0, description="Flood-fill (merge) threshold in σ, inclusive; ≤ seedthr (caesar mergethr)."
     )
     npixmin: int = Field(5, ge=1, description="Minimum number of pixels of an island (caesar npixmin).")
+    compactsearchiters: int = Field(
+        1, ge=0, le=100, description="Compact-source search iterations (caesar compactsearchiters; 0 finds none)."
+    )
+    seedthrstep: float = Field(
+        0.5, ge=0, le=10, description="Seed threshold decrease per iteration, kept above mergethr (caesar seedthrstep)."
+    )
     bkgbox: float = Field(20.0, gt=0, description="Background box side in beams (caesar bkgbox).")
     bkggrid: float = Field(
         0.2, gt=0, le=1, description="Background box step as a fraction of the box (caesar bkggrid)."

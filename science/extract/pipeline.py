@@ -16,10 +16,11 @@ from astropy.wcs import WCS
 
 from science.extract.artefacts import flag_artefacts
 from science.extract.background import BackgroundMaps
+from science.extract.islands import IslandFinder, IslandPixels, LabelIslands
 from science.extract.params import ExtractionParams
 from science.image import Beam
 
-__all__ = ["background_maps", "extract_pixels", "map_regions"]
+__all__ = ["background_maps", "compact_islands", "extract_pixels", "map_regions"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,52 @@ def background_maps(
             data, beam_pixels, origin=origin, full_shape=full_shape, exclude=sources, noise=maps.rms
         )
     return maps
+
+
+def compact_islands(
+    data: npt.NDArray[np.float32],
+    maps: BackgroundMaps,
+    params: ExtractionParams,
+    beam_pixels: float,
+    *,
+    wcs: WCS,
+    beam_area_pixels: float,
+    frequency_hz: float | None,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> tuple[Table, list[IslandPixels]]:
+    """Compact islands and their pixels, in ``params.compactsearchiters`` iterations as caesar's
+    ``FindCompactSourcesRobust``: after the first, the pixels of the islands found so far are set to 0, the
+    maps estimated again on that image (its zeros count in the boxes, as caesar's), the seed threshold
+    lowered by ``seedthrstep`` while it stays above ``mergethr``, and new islands found where the
+    significance is not zeroed; an iteration that finds none ends the search. The islands are then the
+    connected components of everything found, measured on the first maps (caesar's merge pass). One
+    iteration (the default) is a single flood fill; none finds nothing.
+    """
+    finder = params.island_finder()
+    common = {
+        "wcs": wcs, "beam_area_pixels": beam_area_pixels, "frequency_hz": frequency_hz, "origin": origin,
+        "full_shape": full_shape,
+    }  # fmt: skip
+    if params.compactsearchiters == 1:
+        return finder.find_islands(data, maps, **common)
+    found = np.zeros(data.shape, bool)
+    seed = params.seedthr
+    for k in range(params.compactsearchiters):
+        if k == 0:
+            z = maps.significance(data)
+        else:
+            if seed - params.seedthrstep > params.mergethr:
+                seed -= params.seedthrstep
+            masked = np.where(found, np.float32(0.0), data)
+            z = background_maps(masked, params, beam_pixels, origin=origin, full_shape=full_shape).significance(masked)
+            z[found] = 0.0
+        new = IslandFinder(seed_thr=seed, merge_thr=params.mergethr, min_pixels=params.npixmin).mask(z, reuse=True)
+        if not new.any():
+            break
+        found |= new
+        logger.debug("compact search iteration %d (seed %.2f): %d new pixel(s)", k + 1, seed, int(new.sum()))
+    return LabelIslands.of_mask(found, params.npixmin).islands(data, maps, **common)
 
 
 def extract_pixels(
@@ -90,9 +137,10 @@ def extract_pixels(
         raise ValueError(
             f"background maps of shape {maps.level.shape} / {maps.rms.shape} do not fit the image's {data.shape}"
         )
-    table, pixels = params.island_finder().find_islands(
-        data, maps, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz, origin=origin, full_shape=full_shape
-    )
+    table, pixels = compact_islands(
+        data, maps, params, beam_px, wcs=wcs, beam_area_pixels=beam_area, frequency_hz=frequency_hz,
+        origin=origin, full_shape=full_shape,
+    )  # fmt: skip
     if params.nestedsearch and len(table):
         params.nested_finder().find(
             table, pixels, data=data, level=maps.level, origin=origin, beam_pixels=beam_px, wcs=wcs

@@ -55,11 +55,12 @@ def _write_sim(tmp_path: Path, **kwargs: object) -> tuple[Path, Table]:
     return write_image(tmp_path / "sim.fits", image), truth
 
 
-@pytest.mark.parametrize("skip_outliers", [False, True])
-def test_tiled_equals_untiled_without_duplicates(tmp_path: Path, skip_outliers: bool) -> None:
+@pytest.mark.parametrize(("skip_outliers", "iterations"), [(False, 1), (True, 1), (False, 3)])
+def test_tiled_equals_untiled_without_duplicates(tmp_path: Path, skip_outliers: bool, iterations: int) -> None:
     path, _ = _write_sim(tmp_path, shape=(700, 640), n_sources=300, seed=4, min_separation_beams=3.0)
-    whole = extract_file(path, ExtractionParams(bkgskipoutliers=skip_outliers))
-    tiled = extract_file(path, ExtractionParams(tile_size=200, bkgskipoutliers=skip_outliers))
+    settings = {"bkgskipoutliers": skip_outliers, "compactsearchiters": iterations}
+    whole = extract_file(path, ExtractionParams(**settings))
+    tiled = extract_file(path, ExtractionParams(tile_size=200, **settings))
     assert len(plan_file_tiles(path, ExtractionParams(tile_size=200))) == 16
     assert len(tiled) == len(whole)
     assert list(tiled["name"]) == [f"S{k + 1}" for k in range(len(tiled))]
@@ -198,3 +199,31 @@ def test_maps_made_elsewhere_replace_the_estimate() -> None:
     small = BackgroundMaps(maps.level[:-1], maps.rms[:-1])
     with pytest.raises(ValueError, match=r"do not fit the image's \(384, 384\)"):
         extract_pixels(image.data, maps=small, **common)
+
+
+def test_compact_search_iterations_lower_the_seed_and_keep_what_was_found() -> None:
+    """caesar's compactsearchiters: later iterations search the image without the islands found so far, with
+    the seed lowered by seedthrstep (never to mergethr); the islands are the union of all iterations."""
+    from science.extract.islands import IslandPixels
+    from science.extract.pipeline import compact_islands
+
+    image, _ = simulate_image(shape=(512, 512), n_sources=250, seed=5)
+    beam = image.beam.size_pixels(image.pixscale_arcsec)
+    area = image.beam.area_pixels(image.pixscale_arcsec)
+
+    def islands(**settings: int | float) -> tuple[Table, list[IslandPixels]]:
+        params = ExtractionParams(**settings)  # type: ignore[arg-type]
+        maps = params.background_estimator().estimate(image.data, beam)
+        return compact_islands(image.data, maps, params, beam, wcs=image.wcs, beam_area_pixels=area, frequency_hz=None)
+
+    one, one_px = islands()
+    three, three_px = islands(compactsearchiters=3)  # seeds 5, 4.5, 4
+    assert np.all(one["zmax"] >= 5.0)
+    assert len(three) > len(one) and np.any(three["zmax"] < 5.0)  # fainter islands from the lower seeds
+    covered = {(int(x), int(y)) for p in three_px for x, y in zip(p.x, p.y, strict=True)}
+    assert all((int(x), int(y)) in covered for p in one_px for x, y in zip(p.x, p.y, strict=True))
+    floor, _ = islands(compactsearchiters=6, seedthrstep=1.0)  # seeds 5, 4, 3, then never down to mergethr
+    assert len(floor) > len(three)
+    assert float(np.min(floor["zmax"])) > 2.6
+    none, _ = islands(compactsearchiters=0)
+    assert len(none) == 0
