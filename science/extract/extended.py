@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 B8 = npt.NDArray[np.bool_]
 
-COMPACT, EXTENDED, COMPACT_EXTENDED = 1, 3, 4
+COMPACT, POINT_LIKE, EXTENDED, COMPACT_EXTENDED = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -199,16 +199,18 @@ class ExtendedFinder:
 
 def assign_morphology(table: Table, max_nbeams: float) -> None:
     """caesar's merged-source morphology in place: COMPACT / EXTENDED by ``npix / beamArea ≤ max_nbeams``,
-    COMPACT-EXTENDED for an EXTENDED mother with a COMPACT nested source (nested dicts updated too)."""
+    COMPACT-EXTENDED for an EXTENDED mother with a compact nested source (nested dicts updated too); a
+    compact source the selection tagged POINT-LIKE stays so (caesar changes it only when merging it)."""
     if len(table) == 0:
         return
     area = float(table["beamArea"][0])
     big = np.asarray(table["npix"], float) / area > max_nbeams
-    morph = np.where(big, EXTENDED, COMPACT)
+    morph = np.where(big, EXTENDED, np.where(np.asarray(table["morphId"]) == POINT_LIKE, POINT_LIKE, COMPACT))
     for row, nested in enumerate(table["nested"]):
         for n in nested:
-            n["morphId"] = EXTENDED if float(n["npix"]) / area > max_nbeams else COMPACT
-        if big[row] and any(n["morphId"] == COMPACT for n in nested):
+            small = COMPACT if n["morphId"] != POINT_LIKE else POINT_LIKE
+            n["morphId"] = EXTENDED if float(n["npix"]) / area > max_nbeams else small
+        if big[row] and any(n["morphId"] in (COMPACT, POINT_LIKE) for n in nested):
             morph[row] = COMPACT_EXTENDED
     table["morphId"] = morph
 

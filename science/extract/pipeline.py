@@ -145,6 +145,8 @@ def extract_pixels(
         params.nested_finder().find(
             table, pixels, data=data, level=maps.level, origin=origin, beam_pixels=beam_px, wcs=wcs
         )
+    if params.selectsources and len(table):
+        table, pixels = params.source_selection().apply(table, pixels)
     stage = params.extended_stage()
     if stage is not None:
         table, pixels = stage.run(

@@ -103,7 +103,7 @@ def test_map_options_reach_the_extract_flow_only() -> None:
 
 def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None:
     options = {
-        "selectsources": True,
+        "ellipsearearatiocut": True,
         "--computeresiduals": True,
         "nthreads": 4,  # how caesar runs, not what it finds
         "seedthr": 5,
@@ -111,8 +111,8 @@ def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None
         "save-fits": True,
         "output_dir": "/x",
     }
-    assert unapplied_options(options) == ["computeresiduals", "selectsources"]
+    assert unapplied_options(options) == ["computeresiduals", "ellipsearearatiocut"]
     described = set(app_schemas()["caesar"]["describe"])
     assert described >= RUN_OPTIONS
     spec = _spec(options)
-    assert build_flow_parameters(spec)["unapplied"] == ["computeresiduals", "selectsources"]
+    assert build_flow_parameters(spec)["unapplied"] == ["computeresiduals", "ellipsearearatiocut"]
