@@ -118,7 +118,7 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
 EXTRACTION_FIELDS = frozenset(
     {
         "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgboxpix", "bkgestimator", "bkggrid",
-        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearchiters", "elongationcut",
+        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "elongationcut",
         "elongationthr", "globalbkg", "maxnpix", "maxnpixcut", "minboundingbox", "nbeamscut", "nbeamsthr",
         "seedthrstep", "selectsources",
         "bmaj",

@@ -41,6 +41,7 @@ class ExtractionParams(BaseModel):
         2.6, gt=0, description="Flood-fill (merge) threshold in σ, inclusive; ≤ seedthr (caesar mergethr)."
     )
     npixmin: int = Field(5, ge=1, description="Minimum number of pixels of an island (caesar npixmin).")
+    compactsearch: bool = Field(True, description="Search compact sources (caesar no-compactsearch turns it off).")
     compactsearchiters: int = Field(
         1, ge=0, le=100, description="Compact-source search iterations (caesar compactsearchiters; 0 finds none)."
     )

@@ -67,18 +67,18 @@ def compact_islands(
     lowered by ``seedthrstep`` while it stays above ``mergethr``, and new islands found where the
     significance is not zeroed; an iteration that finds none ends the search. The islands are then the
     connected components of everything found, measured on the first maps (caesar's merge pass). One
-    iteration (the default) is a single flood fill; none finds nothing.
+    iteration (the default) is a single flood fill; none, or ``compactsearch`` off, finds nothing.
     """
     finder = params.island_finder()
     common = {
         "wcs": wcs, "beam_area_pixels": beam_area_pixels, "frequency_hz": frequency_hz, "origin": origin,
         "full_shape": full_shape,
     }  # fmt: skip
-    if params.compactsearchiters == 1:
+    if params.compactsearchiters == 1 and params.compactsearch:
         return finder.find_islands(data, maps, **common)
     found = np.zeros(data.shape, bool)
     seed = params.seedthr
-    for k in range(params.compactsearchiters):
+    for k in range(params.compactsearchiters if params.compactsearch else 0):
         if k == 0:
             z = maps.significance(data)
         else:

@@ -61,6 +61,7 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "no-mergesources": "false",
         "fitsources": None,
         "no-nestedsearch": False,
+        "no-compactsearch": True,
         "bkgskipoutliers": None,
         "bkgestimator": "ClippedMedian",
         "save-regions": True,
@@ -75,6 +76,7 @@ def test_names_flags_and_negations_map_to_valid_params() -> None:
         "mergesources": True,
         "fitsources": True,
         "nestedsearch": True,
+        "compactsearch": False,
         "bkgskipoutliers": True,
         "bkgestimator": "ClippedMedian",
     }

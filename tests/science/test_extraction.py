@@ -227,3 +227,5 @@ def test_compact_search_iterations_lower_the_seed_and_keep_what_was_found() -> N
     assert float(np.min(floor["zmax"])) > 2.6
     none, _ = islands(compactsearchiters=0)
     assert len(none) == 0
+    off, _ = islands(compactsearch=False)  # caesar-rest no-compactsearch
+    assert len(off) == 0
