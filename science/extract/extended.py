@@ -172,10 +172,12 @@ class ExtendedFinder:
         frequency_hz: float | None,
         origin: tuple[int, int] = (0, 0),
         full_shape: tuple[int, int] | None = None,
+        search: F32 | None = None,
     ) -> tuple[Table, list[IslandPixels]]:
         """Extended sources of ``data`` (island columns, ``Sext<k>``, EXTENDED) and their pixels.
 
-        ``compact_mask`` marks the compact-island pixels of ``data`` (for the ``min_snr`` check).
+        ``compact_mask`` marks the compact-island pixels of ``data`` (for the ``min_snr`` check); the saliency
+        runs on ``search`` if given (caesar's residual map), else on ``data``.
         """
 
         def significant(inside: npt.NDArray[np.intp], labels: npt.NDArray[np.int32], n: int) -> B8:
@@ -186,7 +188,8 @@ class ExtendedFinder:
             ok: B8 = (var > 0) & (signal >= self.min_snr * np.sqrt(2.0 * beam_area_pixels * var))
             return ok
 
-        finder = LabelIslands.of_mask(self.mask(data, maps), self.npixmin, significant if self.min_snr > 0 else None)
+        candidates = self.mask(data if search is None else search, maps)
+        finder = LabelIslands.of_mask(candidates, self.npixmin, significant if self.min_snr > 0 else None)
         table, pixels = finder.islands(
             data, maps, wcs=wcs, beam_area_pixels=beam_area_pixels, frequency_hz=frequency_hz, origin=origin,
             full_shape=full_shape,
@@ -240,15 +243,17 @@ class ExtendedStage:
         frequency_hz: float | None,
         origin: tuple[int, int] = (0, 0),
         full_shape: tuple[int, int] | None = None,
+        search: F32 | None = None,
     ) -> tuple[Table, list[IslandPixels]]:
-        """Compact islands (and their pixels, row order) → the final islands and pixels."""
+        """Compact islands (and their pixels, row order) → the final islands and pixels (the extended search
+        on ``search``, caesar's residual map, if given)."""
         geometry: dict[str, Any] = {
             "wcs": wcs, "beam_area_pixels": beam_area_pixels, "frequency_hz": frequency_hz, "origin": origin,
             "full_shape": full_shape,
         }  # fmt: skip
         if self.finder is not None:
             compact = _pixel_mask(pixels, data.shape, origin)
-            ext, ext_pixels = self.finder.find(data, maps, compact, **geometry)
+            ext, ext_pixels = self.finder.find(data, maps, compact, search=search, **geometry)
             if len(ext) and self.merge:
                 table, pixels = self._merge(table, pixels, ext_pixels, data, maps, beam_pixels, geometry)
             elif len(ext):

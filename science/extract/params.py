@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from science.errors import ParameterError
 from science.extract.estimators import BkgEstimator
+from science.extract.params_after import ResidualParams, SelectionParams
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -17,7 +18,6 @@ if TYPE_CHECKING:  # the stages are imported by the factory methods: flow proces
     from science.extract.fitting import GaussianFitter
     from science.extract.islands import IslandFinder
     from science.extract.nested import NestedFinder
-    from science.extract.selection import SourceSelection
     from science.image import Beam
 
 __all__ = ["EXTENDED_METHODS", "SMOOTH_FILTERS", "ExtractionParams"]
@@ -28,7 +28,7 @@ EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SAL
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
-class ExtractionParams(BaseModel):
+class ExtractionParams(SelectionParams, ResidualParams):
     """Compact-source extraction parameters; defaults are caesar-rest's effective (wrapper) defaults.
 
     Unknown keys are rejected (``extra="forbid"``); instances are immutable and hashable.
@@ -48,23 +48,6 @@ class ExtractionParams(BaseModel):
     seedthrstep: float = Field(
         0.5, ge=0, le=10, description="Seed threshold decrease per iteration, kept above mergethr (caesar seedthrstep)."
     )
-    selectsources: bool = Field(
-        False, description="Drop line-like islands, tag POINT-LIKE ones (caesar selectsources)."
-    )
-    boundingboxcut: bool = Field(True, description="Selection: line-like cut on (no-boundingboxcut turns it off).")
-    minboundingbox: float = Field(
-        2, ge=0, description="Selection: thinnest bounding rectangle kept, px (minboundingbox)."
-    )
-    circratiocut: bool = Field(True, description="Selection: circularity cut for POINT-LIKE (no-circratiocut).")
-    circratiothr: float = Field(0.4, ge=0, le=1, description="Selection: POINT-LIKE circularity ≥ this (circratiothr).")
-    elongationcut: bool = Field(True, description="Selection: elongation cut for POINT-LIKE (no-elongationcut).")
-    elongationthr: float = Field(
-        0.7, ge=0, le=1, description="Selection: POINT-LIKE elongation ≤ this (elongationthr)."
-    )
-    maxnpixcut: bool = Field(False, description="Selection: pixel-count cut for POINT-LIKE (maxnpixcut).")
-    maxnpix: int = Field(1000, ge=0, description="Selection: POINT-LIKE pixel count ≤ this (maxnpix).")
-    nbeamscut: bool = Field(True, description="Selection: beam-count cut for POINT-LIKE (no-nbeamscut).")
-    nbeamsthr: float = Field(3.0, ge=0, description="Selection: POINT-LIKE beams ≤ this (nbeamsthr).")
     bkgbox: float = Field(20.0, gt=0, description="Background box side in beams (caesar bkgbox).")
     bkggrid: float = Field(
         0.2, gt=0, le=1, description="Background box step as a fraction of the box (caesar bkggrid)."
@@ -327,15 +310,6 @@ class ExtractionParams(BaseModel):
             fix_unresolved=self.fit_fixunresolved,
             fewer_zthr=self.seedthr,
         )
-
-    def source_selection(self) -> SourceSelection:
-        """The configured :class:`SourceSelection` (applied when ``selectsources``)."""
-        from science.extract.selection import SourceSelection
-
-        return SourceSelection(
-            self.boundingboxcut, self.minboundingbox, self.circratiocut, self.circratiothr, self.elongationcut,
-            self.elongationthr, self.maxnpixcut, self.maxnpix, self.nbeamscut, self.nbeamsthr,
-        )  # fmt: skip
 
     def nested_finder(self) -> NestedFinder:
         """The configured :class:`NestedFinder`."""

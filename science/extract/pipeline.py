@@ -149,9 +149,12 @@ def extract_pixels(
         table, pixels = params.source_selection().apply(table, pixels)
     stage = params.extended_stage()
     if stage is not None:
+        search = None
+        if params.computeresiduals and stage.finder is not None:
+            search = params.residual_map().build(data, maps, table, pixels, origin)
         table, pixels = stage.run(
             table, pixels, data=data, maps=maps, wcs=wcs, beam_pixels=beam_px, beam_area_pixels=beam_area,
-            frequency_hz=frequency_hz, origin=origin, full_shape=full_shape,
+            frequency_hz=frequency_hz, origin=origin, full_shape=full_shape, search=search,
         )  # fmt: skip
     if params.fitsources and len(table):
         params.gaussian_fitter().fit_table(

@@ -3,7 +3,7 @@
 caesar (``SFinder::Save``) writes the background, noise and significance maps as FITS files when asked with
 ``save-fits`` and ``save-bkgmap`` / ``save-rmsmap`` / ``save-significancemap``; without ``save-fits`` they go
 into its ROOT file, as do the input, saliency and segmented maps whatever ``save-fits`` says. This engine
-writes no ROOT file and computes no residual map: :func:`map_kinds` turns caesar-rest's save options into
+writes no ROOT file and does not save the residual map: :func:`map_kinds` turns caesar-rest's save options into
 the FITS maps written and a note for every map asked for that is not.
 
 :class:`MapFiles` are the full-size files, created empty and filled region by region, so a tiled run
@@ -31,7 +31,7 @@ F32 = npt.NDArray[np.float32]
 MAP_KINDS = {"bkg": "save_bkgmap", "rms": "save_rmsmap", "significance": "save_significancemap"}
 #: Maps caesar saves in its ROOT file only (or, for the residual, that this engine does not compute).
 _NOT_WRITTEN = {
-    "save_residualmap": "the residual map is not computed by this engine",
+    "save_residualmap": "saving the residual map (computeresiduals) is not implemented by this engine",
     "save_inputmap": "caesar saves the input map in its ROOT file only (not written by this engine)",
     "save_saliencymap": "caesar saves the saliency map in its ROOT file only (not written by this engine)",
     "save_segmentedmap": "caesar saves the segmented map in its ROOT file only (not written by this engine)",

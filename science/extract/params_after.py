@@ -1,0 +1,93 @@
+"""Parameters of the stages after the compact search: caesar's source selection and residual map.
+
+Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
+switch field ``X`` off), kept apart so that each parameter module stays readable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from science.extract.residual import ResidualMap
+    from science.extract.selection import SourceSelection
+
+__all__ = ["REMOVED_SOURCE_TYPES", "ResidualParams", "SelectionParams"]
+
+#: caesar ``res-removedsourcetype`` values by name, with caesar's numbers.
+REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
+
+
+class SelectionParams(BaseModel):
+    """caesar's compact-source selection (``selectsources`` and its cuts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    selectsources: bool = Field(
+        False, description="Drop line-like islands, tag POINT-LIKE ones (caesar selectsources)."
+    )
+    boundingboxcut: bool = Field(True, description="Selection: line-like cut on (no-boundingboxcut turns it off).")
+    minboundingbox: float = Field(
+        2, ge=0, description="Selection: thinnest bounding rectangle kept, px (minboundingbox)."
+    )
+    circratiocut: bool = Field(True, description="Selection: circularity cut for POINT-LIKE (no-circratiocut).")
+    circratiothr: float = Field(0.4, ge=0, le=1, description="Selection: POINT-LIKE circularity ≥ this (circratiothr).")
+    elongationcut: bool = Field(True, description="Selection: elongation cut for POINT-LIKE (no-elongationcut).")
+    elongationthr: float = Field(
+        0.7, ge=0, le=1, description="Selection: POINT-LIKE elongation ≤ this (elongationthr)."
+    )
+    maxnpixcut: bool = Field(False, description="Selection: pixel-count cut for POINT-LIKE (maxnpixcut).")
+    maxnpix: int = Field(1000, ge=0, description="Selection: POINT-LIKE pixel count ≤ this (maxnpix).")
+    nbeamscut: bool = Field(True, description="Selection: beam-count cut for POINT-LIKE (no-nbeamscut).")
+    nbeamsthr: float = Field(3.0, ge=0, description="Selection: POINT-LIKE beams ≤ this (nbeamsthr).")
+
+    def source_selection(self) -> SourceSelection:
+        """The configured :class:`SourceSelection` (applied when ``selectsources``)."""
+        from science.extract.selection import SourceSelection
+
+        return SourceSelection(
+            self.boundingboxcut, self.minboundingbox, self.circratiocut, self.circratiothr, self.elongationcut,
+            self.elongationthr, self.maxnpixcut, self.maxnpix, self.nbeamscut, self.nbeamsthr,
+        )  # fmt: skip
+
+
+class ResidualParams(BaseModel):
+    """caesar's residual map (``computeresiduals``): bright and selected compact sources replaced by the
+    background, dilated; the extended search then runs on it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    computeresiduals: bool = Field(False, description="Extended search on the compact-source residual map.")
+    res_zthr: float = Field(5.0, ge=0, description="Residual: seed significance above which a source is removed.")
+    res_zhighthr: float = Field(
+        10.0, ge=0, description="Residual: seed significance above which a source is removed whatever its type."
+    )
+    dilatekernsize: int = Field(9, ge=1, le=1001, description="Residual: dilation kernel side, px (made odd).")
+    res_removedsourcetype: str = Field(
+        "POINT-LIKE", description="Residual: type removed below res-zhighthr: ALL, COMPACT, POINT-LIKE or EXTENDED."
+    )
+
+    def residual_map(self) -> ResidualMap:
+        """The configured :class:`ResidualMap` (used when ``computeresiduals``)."""
+        from science.extract.residual import ResidualMap
+
+        return ResidualMap(self.res_zthr, self.res_zhighthr, self.dilatekernsize, self.res_removedsourcetype)
+
+    @field_validator("res_removedsourcetype", mode="before")
+    @classmethod
+    def _source_type(cls, value: Any) -> str:
+        by_number = {str(v): k for k, v in REMOVED_SOURCE_TYPES.items()}
+        text = str(value).strip().upper()
+        if text in REMOVED_SOURCE_TYPES:
+            return text
+        if text in by_number:
+            return by_number[text]
+        raise ValueError(f"must be one of {', '.join(REMOVED_SOURCE_TYPES)} (or caesar's -1, 1, 2, 3), got {value!r}")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ResidualParams:
+        if self.res_zhighthr < self.res_zthr:
+            raise ValueError(f"res_zhighthr ({self.res_zhighthr}) must be ≥ res_zthr ({self.res_zthr})")
+        return self

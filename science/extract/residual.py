@@ -1,0 +1,83 @@
+"""caesar's compact-source residual map (``computeresiduals``; ``Image::GetSourceResidual``, dilation model).
+
+A copy of the image in which compact sources are replaced by the background: a source is removed when
+the significance of its seed (brightest) pixel is above ``res-zthr`` and either above ``res-zhighthr`` or of
+the type ``res-removedsourcetype`` (POINT-LIKE by default: sources :mod:`science.extract.selection` tagged,
+or any compact one with ``COMPACT``, every one with ``ALL``). Its pixels, dilated by an elliptical kernel of
+``dilatekernsize`` pixels (OpenCV ``MORPH_ELLIPSE``), take the background level map's values (caesar's
+default ``residualModel`` 1, not randomised). caesar then runs the extended-source search on this map.
+Not implemented: removal of nested sources only (``res-removenested``), the background of a box around each
+source (``res-bkgaroundsource``) and fitted-model subtraction (``res-pssubtractionmethod`` FITMODEL).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
+from scipy import ndimage
+
+from science.extract.background import BackgroundMaps
+from science.extract.islands import IslandPixels
+
+__all__ = ["ResidualMap", "ellipse_kernel"]
+
+F32 = npt.NDArray[np.float32]
+_TYPES = {"ALL": None, "COMPACT": (1, 2), "POINT-LIKE": (2,), "EXTENDED": (3,)}
+
+
+def ellipse_kernel(size: int) -> npt.NDArray[np.bool_]:
+    """OpenCV's ``getStructuringElement(MORPH_ELLIPSE, (size, size))`` (``size`` made odd, as caesar does)."""
+    size += 1 - size % 2
+    r = size // 2
+    kernel = np.zeros((size, size), bool)
+    if r == 0:
+        kernel[0, 0] = True
+        return kernel
+    inv = 1.0 / (r * r)
+    for i in range(size):  # OpenCV: half-width of row i from the ellipse equation, rounded
+        dy = i - r
+        dx = round(r * math.sqrt(max(0.0, 1.0 - dy * dy * inv))) if abs(dy) <= r else 0  # (half to even, as cvRound)
+        kernel[i, max(0, r - dx) : min(size, r + dx + 1)] = True
+    return kernel
+
+
+@dataclass(frozen=True)
+class ResidualMap:
+    """caesar's residual parameters (caesar-rest names in brackets)."""
+
+    zthr: float = 5.0  # (res-zthr)
+    zhighthr: float = 10.0  # (res-zhighthr)
+    kernel_size: int = 9  # (dilatekernsize)
+    source_type: str = "POINT-LIKE"  # (res-removedsourcetype)
+
+    def removed(self, table: Table) -> npt.NDArray[np.bool_]:
+        """Which islands of ``table`` are replaced (from their peak significance ``zmax`` and ``morphId``)."""
+        z = np.abs(np.asarray(table["zmax"], float))
+        types = _TYPES[self.source_type]
+        selected = np.ones(len(table), bool) if types is None else np.isin(np.asarray(table["morphId"]), types)
+        out: npt.NDArray[np.bool_] = (z > self.zthr) & ((z > self.zhighthr) | selected)
+        return out
+
+    def build(
+        self,
+        data: F32,
+        maps: BackgroundMaps,
+        table: Table,
+        pixels: list[IslandPixels],
+        origin: tuple[int, int] = (0, 0),
+    ) -> F32:
+        """The residual copy of ``data`` (a tile at ``origin`` of the full image)."""
+        residual = np.array(data, dtype=np.float32, copy=True)
+        chosen = np.flatnonzero(self.removed(table)) if len(table) else np.zeros(0, np.intp)
+        if chosen.size == 0:
+            return residual
+        mask = np.zeros(data.shape, bool)
+        for i in chosen:
+            mask[pixels[i].y.astype(np.intp) - origin[0], pixels[i].x.astype(np.intp) - origin[1]] = True
+        mask = ndimage.binary_dilation(mask, structure=ellipse_kernel(self.kernel_size))
+        residual[mask] = maps.level[mask]
+        return residual

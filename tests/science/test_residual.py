@@ -1,0 +1,89 @@
+"""caesar's compact-source residual map (computeresiduals) and the extended search on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from science.errors import ParameterError
+from science.extract.background import BackgroundMaps
+from science.extract.extractor import ExtractionParams
+from science.extract.islands import IslandPixels
+from science.extract.residual import ResidualMap, ellipse_kernel
+from tests.science.test_extended import BLOB, _extract, _field
+
+#: OpenCV getStructuringElement(MORPH_ELLIPSE, (9, 9)).
+OPENCV_ELLIPSE_9 = """
+000010000
+011111110
+011111110
+111111111
+111111111
+111111111
+011111110
+011111110
+000010000
+"""
+
+
+def test_kernel_is_opencvs_ellipse() -> None:
+    expected = np.array([[c == "1" for c in row] for row in OPENCV_ELLIPSE_9.split()])
+    np.testing.assert_array_equal(ellipse_kernel(9), expected)
+    np.testing.assert_array_equal(ellipse_kernel(8), expected)  # made odd, as caesar does
+    np.testing.assert_array_equal(ellipse_kernel(3), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool))
+
+
+def test_which_sources_are_removed() -> None:
+    table = Table({"zmax": [50.0, 7.0, 7.0, 4.0, 7.0], "morphId": [1, 1, 2, 2, 3]})
+    assert list(ResidualMap().removed(table)) == [True, False, True, False, False]  # bright, or POINT-LIKE
+    assert list(ResidualMap(source_type="ALL").removed(table)) == [True, True, True, False, True]
+    assert list(ResidualMap(source_type="COMPACT").removed(table)) == [True, True, True, False, False]
+    assert list(ResidualMap(source_type="EXTENDED").removed(table)) == [True, False, False, False, True]
+    assert list(ResidualMap(zhighthr=60.0).removed(table)) == [False, False, True, False, False]
+
+
+def test_removed_sources_become_the_background_dilated() -> None:
+    data = np.full((40, 40), 1.0, np.float32)
+    data[18:21, 18:21] = 9.0  # a bright 3 × 3 island
+    maps = BackgroundMaps(np.full(data.shape, 0.5, np.float32), np.ones(data.shape, np.float32))
+    ys, xs = np.mgrid[18:21, 18:21]
+    island = IslandPixels(xs.ravel().astype(float), ys.ravel().astype(float), np.zeros(9), np.ones(9), np.zeros(9))
+    table = Table({"zmax": [20.0], "morphId": [1]})
+    residual = ResidualMap().build(data, maps, table, [island])
+    assert np.all(residual[18:21, 18:21] == 0.5)
+    assert residual[19, 19 + 5] == 0.5 and residual[19, 20 + 5] == 1.0  # 4 px beyond the island edge
+    assert residual[18 - 4, 18 - 4] == 1.0  # the kernel's corners are outside the ellipse
+    assert np.all(data[18:21, 18:21] == 9.0)  # a copy
+    faint = Table({"zmax": [3.0], "morphId": [1]})
+    np.testing.assert_array_equal(ResidualMap().build(data, maps, faint, [island]), data)
+
+
+def test_extended_search_runs_on_the_residual() -> None:
+    image = _field(0, blob=True)
+    table = _extract(image, computeresiduals=True)
+    extended = table[table["morphId"] == 3]
+    assert len(extended) == 1
+    assert abs(extended["x_w"][0] - BLOB[0]) < 10 and abs(extended["y_w"][0] - BLOB[1]) < 10
+    params = ExtractionParams.parse({"bkgbox": 40})
+    finder = params.extended_stage().finder  # type: ignore[union-attr]
+    assert finder is not None
+    maps = params.background_estimator().estimate(image.data, image.beam.size_pixels(image.pixscale_arcsec))
+    geometry = {
+        "wcs": image.wcs,
+        "beam_area_pixels": image.beam.area_pixels(image.pixscale_arcsec),
+        "frequency_hz": None,
+    }
+    compact = np.zeros(image.data.shape, bool)
+    assert len(finder.find(image.data, maps, compact, **geometry)[0]) >= 1  # type: ignore[arg-type]
+    flat = np.zeros_like(image.data)
+    assert len(finder.find(image.data, maps, compact, search=flat, **geometry)[0]) == 0  # type: ignore[arg-type]
+
+
+def test_residual_parameters() -> None:
+    assert ExtractionParams(res_removedsourcetype="compact").res_removedsourcetype == "COMPACT"
+    assert ExtractionParams.parse({"res-removedsourcetype": "-1"}).res_removedsourcetype == "ALL"
+    with pytest.raises(ParameterError, match="res_zhighthr"):
+        ExtractionParams.parse({"res-zthr": 12, "res-zhighthr": 10})
+    with pytest.raises(ParameterError, match="res_removedsourcetype"):
+        ExtractionParams.parse({"res-removedsourcetype": "BLOB"})
