@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 FOUR_CONNECTIVITY = ndimage.generate_binary_structure(2, 1)
 
+#: What labelling returns: labels, flat indices of the labelled pixels, their labels, kept labels, their ``z``.
+Labelled = tuple[
+    npt.NDArray[np.int32], npt.NDArray[np.intp], npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float32]
+]
+
 
 @dataclass(frozen=True, eq=False)
 class IslandPixels:
@@ -97,15 +102,7 @@ class IslandFinder:
                 out[np.clip(ys + dy, 0, z.shape[0] - 1), np.clip(xs + dx, 0, z.shape[1] - 1)] = True
         return out
 
-    def _label(
-        self, z: npt.NDArray[np.float32], *, reuse: bool = False
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.intp],
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.float32],
-    ]:
+    def _label(self, z: npt.NDArray[np.float32], *, reuse: bool = False) -> Labelled:
         """Labels, flat indices of every labelled pixel, their labels, the kept label numbers and their ``z``.
 
         Counts run over the labelled pixels only (a few per cent of the image), not over the whole map.
@@ -287,15 +284,7 @@ class LabelIslands(IslandFinder):
         """:meth:`find_islands` with the significance computed on the labelled pixels only."""
         return self.find_islands(data, SparseSignificance(maps.level, maps.rms, self.inside), **geometry)
 
-    def _label(
-        self, z: npt.NDArray[np.float32], *, reuse: bool = False
-    ) -> tuple[
-        npt.NDArray[np.int32],
-        npt.NDArray[np.intp],
-        npt.NDArray[np.int32],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.float32],
-    ]:
+    def _label(self, z: npt.NDArray[np.float32], *, reuse: bool = False) -> Labelled:
         flat = self.labels.ravel()[self.inside]
         ok = np.bincount(flat, minlength=self.n + 1) >= self.min_pixels
         if self.select is not None:
