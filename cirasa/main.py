@@ -169,11 +169,11 @@ def extract(
     if unapplied := unapplied_options(values):
         names = ", ".join(unapplied)
         raise _fail("not-implemented", f"caesar-rest option(s) this engine does not implement: {names}")
-    kinds, notes = map_kinds(saves)
-    for note in notes:
-        console.print(f"[yellow]note[/yellow]: {note}")
     try:
         params = ExtractionParams.parse(values)
+        kinds, notes = map_kinds(saves, residual=params.computeresiduals and params.extendedsearch)
+        for note in notes:
+            console.print(f"[yellow]note[/yellow]: {note}")
         maps_to = None
         if kinds:
             maps_to = MapFiles.create(load_image_info(image, beam=params.user_beam()), out, kinds)

@@ -68,7 +68,7 @@ def extract_image(
         logger.warning("caesar options this engine does not implement, ignored: %s", ", ".join(unapplied))
     settings = FlowSettings()
     spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
-    kinds, notes = map_kinds(save or [])
+    kinds, notes = map_kinds(save or [], residual=params.computeresiduals and params.extendedsearch)
     for note in notes:
         logger.warning("%s", note)
     maps_to = None

@@ -178,17 +178,28 @@ class SlurmAdapter:
         """Run one Slurm command; the only subprocess call of this adapter."""
         command = shlex.join(argv)
         logger.debug("running %s", command)
-        try:
-            process = await asyncio.create_subprocess_exec(
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
             )
+        )
+        try:
+            process = await asyncio.shield(spawn)
         except OSError as exc:  # FileNotFoundError, PermissionError
             message = f"Slurm platform {self.name}: cannot run `{command}`: {exc.strerror or exc}"
             raise PlatformUnavailableError(message, command=command) from exc
+        except asyncio.CancelledError:
+            # Cancelled while the child was being started: it starts anyway. Kill and reap it (its pipes would
+            # otherwise be closed at garbage collection, on a closed loop) before giving up.
+            with contextlib.suppress(Exception):
+                orphan = await spawn
+                orphan.kill()
+                await orphan.communicate()
+            raise
         try:
             async with asyncio.timeout(self.timeout_s):
                 stdout, stderr = await process.communicate()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from astropy.table import Table
 
 from science.extract.params import ExtractionParams
@@ -38,6 +40,7 @@ class SourceExtractor:
         """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn); its
         background, noise and significance maps written into ``maps_to`` if given."""
         maps = None
+        products: dict[str, npt.NDArray[np.float32]] = {}
         if maps_to is not None:
             maps = background_maps(image.data, self.params, image.beam.size_pixels(image.pixscale_arcsec))
         table = extract_pixels(
@@ -48,10 +51,11 @@ class SourceExtractor:
             frequency_hz=image.frequency_hz,
             params=self.params,
             maps=maps,
+            products=products,
         )
         if maps_to is not None and maps is not None:
             everything = slice(None)
-            maps_to.write(map_regions(image.data, maps, maps_to.kinds, everything, everything), 0, 0)
+            maps_to.write(map_regions(image.data, maps, maps_to.kinds, everything, everything, products), 0, 0)
         logger.info("%s: %d islands", image.name, len(table))
         return table
 

@@ -106,6 +106,7 @@ def extract_pixels(
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
     maps: BackgroundMaps | None = None,
+    products: dict[str, npt.NDArray[np.float32]] | None = None,
 ) -> Table:
     """Island table of ``data`` with every stage ``params`` switches on.
 
@@ -122,6 +123,8 @@ def extract_pixels(
     maps
         Background and noise maps of ``data`` made elsewhere (another finder's, an earlier run's) instead
         of estimating them with ``params``; ``ValueError`` if their shape is not the data's.
+    products
+        If given, receives the residual map under ``"res"`` when one is made (``computeresiduals``).
 
     Returns
     -------
@@ -152,6 +155,8 @@ def extract_pixels(
         search = None
         if params.computeresiduals and stage.finder is not None:
             search = params.residual_map().build(data, maps, table, pixels, origin)
+            if products is not None:
+                products["res"] = search
         table, pixels = stage.run(
             table, pixels, data=data, maps=maps, wcs=wcs, beam_pixels=beam_px, beam_area_pixels=beam_area,
             frequency_hz=frequency_hz, origin=origin, full_shape=full_shape, search=search,
@@ -178,10 +183,18 @@ def extract_pixels(
 
 
 def map_regions(
-    data: npt.NDArray[np.float32], maps: BackgroundMaps, kinds: list[str], rows: slice, cols: slice
+    data: npt.NDArray[np.float32],
+    maps: BackgroundMaps,
+    kinds: list[str],
+    rows: slice,
+    cols: slice,
+    products: dict[str, npt.NDArray[np.float32]],
 ) -> dict[str, npt.NDArray[np.float32]]:
-    """The ``bkg``, ``rms`` and ``significance`` maps (caesar's names) of ``kinds`` over ``data[rows, cols]``."""
+    """The ``bkg``, ``rms``, ``significance`` and (from ``products``) ``res`` maps (caesar's names) of ``kinds``
+    over ``data[rows, cols]``."""
     out: dict[str, npt.NDArray[np.float32]] = {}
+    if "res" in kinds and "res" in products:
+        out["res"] = products["res"][rows, cols]
     if "bkg" in kinds:
         out["bkg"] = maps.level[rows, cols]
     if "rms" in kinds:

@@ -2,9 +2,10 @@
 
 caesar (``SFinder::Save``) writes the background, noise and significance maps as FITS files when asked with
 ``save-fits`` and ``save-bkgmap`` / ``save-rmsmap`` / ``save-significancemap``; without ``save-fits`` they go
-into its ROOT file, as do the input, saliency and segmented maps whatever ``save-fits`` says. This engine
-writes no ROOT file and does not save the residual map: :func:`map_kinds` turns caesar-rest's save options into
-the FITS maps written and a note for every map asked for that is not.
+into its ROOT file, as do the input, saliency and segmented maps whatever ``save-fits`` says; the residual
+map (``save-residualmap``, ``out-<base>_res.fits``) exists only when the extended search ran on it
+(``computeresiduals``). This engine writes no ROOT file: :func:`map_kinds` turns caesar-rest's save options
+into the FITS maps written and a note for every map asked for that is not.
 
 :class:`MapFiles` are the full-size files, created empty and filled region by region, so a tiled run
 writes each tile's core without holding a whole map (tiles of one image may fill them from several
@@ -28,15 +29,16 @@ __all__ = ["MAP_KINDS", "MAP_OPTIONS", "MapFiles", "is_map_option", "map_file_na
 F32 = npt.NDArray[np.float32]
 
 #: FITS maps this engine writes, by caesar's file suffix, with their caesar-rest ``save-…`` option.
-MAP_KINDS = {"bkg": "save_bkgmap", "rms": "save_rmsmap", "significance": "save_significancemap"}
-#: Maps caesar saves in its ROOT file only (or, for the residual, that this engine does not compute).
+MAP_KINDS = {
+    "bkg": "save_bkgmap", "rms": "save_rmsmap", "significance": "save_significancemap", "res": "save_residualmap",
+}  # fmt: skip
+#: Maps caesar saves in its ROOT file only.
 _NOT_WRITTEN = {
-    "save_residualmap": "saving the residual map (computeresiduals) is not implemented by this engine",
     "save_inputmap": "caesar saves the input map in its ROOT file only (not written by this engine)",
     "save_saliencymap": "caesar saves the saliency map in its ROOT file only (not written by this engine)",
     "save_segmentedmap": "caesar saves the segmented map in its ROOT file only (not written by this engine)",
 }
-_UNITS = {"bkg": "Jy/beam", "rms": "Jy/beam", "significance": ""}
+_UNITS = {"bkg": "Jy/beam", "rms": "Jy/beam", "significance": "", "res": "Jy/beam"}
 _STRIP_ROWS = 256
 
 
@@ -58,16 +60,20 @@ def _on(value: object) -> bool:
     return value is None or value is True or str(value).strip().lower() in {"true", "1", "yes", "on", ""}
 
 
-def map_kinds(options: Mapping[str, object] | Iterable[str]) -> tuple[list[str], list[str]]:
+def map_kinds(options: Mapping[str, object] | Iterable[str], *, residual: bool = False) -> tuple[list[str], list[str]]:
     """The FITS maps caesar-rest's save options ask for (kinds of :data:`MAP_KINDS`, in that order), and a
     note for each map option that writes nothing here. ``options`` are flags that are on, or a mapping of
-    options to values (a flag is on given bare or true); options not about maps are ignored."""
+    options to values (a flag is on given bare or true); options not about maps are ignored. ``residual``:
+    the run computes the residual map (``computeresiduals`` with the extended search on)."""
     if isinstance(options, Mapping):
         asked = {_name(k) for k, v in options.items() if _on(v)}
     else:
         asked = {_name(o) for o in options}
     notes = [f"{option.replace('_', '-')}: {why}" for option, why in _NOT_WRITTEN.items() if option in asked]
     wanted = [kind for kind, option in MAP_KINDS.items() if option in asked]
+    if "res" in wanted and not residual:
+        wanted.remove("res")
+        notes.append("save-residualmap: caesar has a residual map only with computeresiduals and the extended search")
     if wanted and "save_fits" not in asked:
         names = ", ".join(MAP_KINDS[k].replace("_", "-") for k in wanted)
         notes.append(f"{names}: without save-fits caesar saves maps in its ROOT file, which this engine does not write")

@@ -287,6 +287,34 @@ def test_missing_binary_is_platform_unavailable() -> None:
     assert isinstance(caught.value.__cause__, FileNotFoundError)
 
 
+def test_a_command_cancelled_while_starting_is_killed_and_reaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancellation can land while the child is being created: the child still starts, and must not be left
+    running with open pipes (they would be closed at garbage collection, on a closed loop)."""
+    real = asyncio.create_subprocess_exec
+    started: list[asyncio.subprocess.Process] = []
+
+    async def slow_start(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        await asyncio.sleep(0.2)  # the caller is cancelled meanwhile
+        process = await real(*args, **kwargs)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", slow_start)
+    adapter = SlurmAdapter("hpc", "debug", "slurm-pool")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(adapter._run(["sleep", "30"]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert len(started) == 1
+    assert started[0].returncode is not None  # killed and reaped, not left to the garbage collector
+    assert started[0].returncode < 0
+
+
 # --- the real Slurm ------------------------------------------------------------------------------------
 
 

@@ -33,8 +33,9 @@ def test_save_options_name_the_maps_caesar_writes_as_fits() -> None:
     assert kinds == [] and "without save-fits" in notes[0] and "save-bkgmap" in notes[0]
     kinds, notes = map_kinds(["save-fits", "save-residualmap", "save-saliencymap", "seedthr"])
     assert kinds == []
-    assert any("saving the residual map (computeresiduals) is not implemented" in n for n in notes)
+    assert any("residual map only with computeresiduals" in n for n in notes)
     assert any("saliency map in its ROOT file only" in n for n in notes)
+    assert map_kinds(["save-fits", "save-residualmap"], residual=True) == (["res"], [])
 
 
 def test_whole_image_maps_are_the_extraction_maps_with_the_image_wcs(sim: Path, tmp_path: Path) -> None:
@@ -66,8 +67,8 @@ def test_tiles_fill_every_pixel_of_the_maps(sim: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_map_is_refused(sim: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown map 'res'"):
-        MapFiles.create(load_image_info(sim), tmp_path, ["res"])
+    with pytest.raises(ValueError, match="unknown map 'saliency'"):
+        MapFiles.create(load_image_info(sim), tmp_path, ["saliency"])
 
 
 def test_cli_writes_the_maps_asked_for_and_says_what_it_does_not(sim: Path, tmp_path: Path) -> None:
@@ -76,7 +77,7 @@ def test_cli_writes_the_maps_asked_for_and_says_what_it_does_not(sim: Path, tmp_
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (out / "out-field_rms.fits").exists() and not (out / "out-field_bkg.fits").exists()
-    assert "saving the residual map" in " ".join(result.output.split())
+    assert "residual map only with computeresiduals" in " ".join(result.output.split())
     assert (out / "catalog-field.dat").exists()
 
 
@@ -88,3 +89,16 @@ def test_cli_refuses_caesar_options_it_does_not_implement_and_skips_run_options(
     assert "not-implemented: caesar-rest option(s) this engine does not implement: res-removenested" in said
     result = CliRunner().invoke(app, ["extract", str(sim), "--out", str(tmp_path), "-O", "nthreads=4"])
     assert result.exit_code == 0, result.output
+
+
+def test_residual_map_is_written_when_computed(sim: Path, tmp_path: Path) -> None:
+    """save-residualmap with computeresiduals: out-<base>_res.fits is the image with the removed sources
+    replaced by the background, elsewhere the image itself."""
+    params = ExtractionParams(computeresiduals=True, res_removedsourcetype="ALL")
+    files = MapFiles.create(load_image_info(sim), tmp_path, ["res", "bkg"])
+    extract_file(sim, params, maps_to=files)
+    res, bkg = (fits.getdata(dict(files.paths)[k]) for k in ("res", "bkg"))
+    data = load_image(sim).data
+    replaced = res != data
+    assert replaced.any() and not replaced.all()
+    np.testing.assert_array_equal(res[replaced], bkg[replaced])
