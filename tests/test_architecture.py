@@ -47,3 +47,18 @@ def test_engine_files_exist() -> None:
 def test_modules_stay_small(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines (limit 400): split it by concept"
+
+
+def test_extraction_parameters_import_no_stage_libraries() -> None:
+    """Flow drivers and the survey's planner pass ExtractionParams around without running a stage: importing
+    the parameters must not pull scipy or astropy's WCS (a fresh interpreter, so nothing is preloaded)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, science.extract.params\n"
+        "heavy = sorted(m for m in ('scipy', 'scipy.ndimage', 'astropy.wcs', 'astropy.table') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == ""

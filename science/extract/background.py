@@ -27,10 +27,11 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from science.errors import ParameterError
+from science.extract.boxgrid import regular_run
 from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
 from science.extract.estimators import BkgEstimator, box_level_rms, estimator_grid
-from science.extract.gridmaps import bilinear, box_centres, by_rows, fill_bad, regular_run
+from science.extract.gridmaps import bilinear, box_centres, by_rows, fill_bad
 
 __all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps"]
 

@@ -1,7 +1,8 @@
 """Cell-aligned box grids: boxes of ``q × q`` cells of ``step × step`` pixels starting every ``step`` pixels.
 
 Shared by the exact box medians/MADs (:mod:`science.extract.boxstats`) and caesar's clipped estimator
-(:mod:`science.extract.boxclip`): per-box sums of per-cell values, and the chunks of box rows they work on.
+(:mod:`science.extract.boxclip`): per-box sums of per-cell values, the chunks of box rows they work on, and
+the run of equally spaced box centres that can take this path. numpy only (the parameters import it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CHUNK_ROWS", "box_sums", "over_box_rows"]
+__all__ = ["CHUNK_ROWS", "box_sums", "over_box_rows", "regular_run"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -58,3 +59,12 @@ def over_box_rows(
         with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
             return list(pool.map(one, chunks))
     return [one(c) for c in chunks]
+
+
+def regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
+    """``(first, count, step)`` of the leading equally spaced centres (count ≥ 1)."""
+    if centres.size < 2:
+        return (int(centres[0]) if centres.size else 0), centres.size, 1
+    gaps = np.diff(centres)
+    count = 1 + int(np.argmin(gaps == gaps[0])) if not np.all(gaps == gaps[0]) else centres.size
+    return int(centres[0]), count, int(gaps[0])

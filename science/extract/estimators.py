@@ -30,8 +30,8 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from science.extract.boxclip import CLIP_MAX_ITER, CLIP_SIGMA, CLIP_TOLERANCE, aligned_box_clipped
+from science.extract.boxgrid import regular_run
 from science.extract.boxmask import MAD_TO_SIGMA
-from science.extract.gridmaps import regular_run
 
 __all__ = ["BkgEstimator", "box_level_rms", "estimator_grid"]
 

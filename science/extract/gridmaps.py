@@ -15,7 +15,9 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 from scipy import ndimage
 
-__all__ = ["bilinear", "box_centres", "by_rows", "fill_bad", "interp_axis", "regular_run"]
+from science.extract.boxgrid import regular_run
+
+__all__ = ["bilinear", "box_centres", "by_rows", "fill_bad", "interp_axis"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -95,15 +97,6 @@ def by_rows(n: int, threads: int, work: Callable[[int, int], object]) -> None:
             list(pool.map(work, bands[:-1].tolist(), bands[1:].tolist()))
     else:
         work(0, n)
-
-
-def regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
-    """``(first, count, step)`` of the leading equally spaced centres (count ≥ 1)."""
-    if centres.size < 2:
-        return (int(centres[0]) if centres.size else 0), centres.size, 1
-    gaps = np.diff(centres)
-    count = 1 + int(np.argmin(gaps == gaps[0])) if not np.all(gaps == gaps[0]) else centres.size
-    return int(centres[0]), count, int(gaps[0])
 
 
 def fill_bad(values: npt.NDArray[np.float64], bad: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
