@@ -181,7 +181,8 @@ def extract(
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    written = [str(p) for p in write_catalogue_products(table, out, image_base_name(image)).values()]
+    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
+    written = [str(p) for p in write_catalogue_products(table, out, image_base_name(image), sky=sky).values()]
     written += [path for _, path in maps_to.paths] if maps_to is not None else []
     console.print(f"{len(table)} source(s); wrote {', '.join(written)}")
 

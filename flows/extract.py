@@ -22,6 +22,7 @@ from science.extract.tiling import merge_tiles, plan_file_tiles
 from science.io.catalogue import write_catalogue_products
 from science.io.fits import image_base_name, load_image_info
 from science.io.maps import MapFiles, map_kinds
+from science.io.sky_regions import SkyRegions
 
 
 @task(name="extract-tiles")
@@ -41,9 +42,9 @@ def extract_tiles(
 
 
 @task(name="write-catalogue")
-def write_catalogue(table: Table, output_dir: str, base: str) -> list[str]:
+def write_catalogue(table: Table, output_dir: str, base: str, sky: SkyRegions | None = None) -> list[str]:
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    return [str(p) for p in write_catalogue_products(table, output_dir, base).values()]
+    return [str(p) for p in write_catalogue_products(table, output_dir, base, sky=sky).values()]
 
 
 @flow(name="extract-image", log_prints=False)
@@ -78,7 +79,8 @@ def extract_image(
     bounded = extract_tiles.with_options(timeout_seconds=cluster.walltime_minutes * 60)
     table, placements = bounded(image, params, spec, maps_to)
     base = image_base_name(image)
-    files = write_catalogue(table, output_dir, base) + ([p for _, p in maps_to.paths] if maps_to else [])
+    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
+    files = write_catalogue(table, output_dir, base, sky) + ([p for _, p in maps_to.paths] if maps_to else [])
     publish_extraction(image, table)
     summary: dict[str, Any] = {
         "image": image,

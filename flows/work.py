@@ -38,10 +38,12 @@ def extract_and_write(image: str, params: ExtractionParams, output_dir: str) -> 
     """Extract one image and write its caesar products into ``output_dir``: the plain work itself."""
     from science.extract.extractor import extract_file
     from science.io.catalogue import write_catalogue_products
+    from science.io.fits import load_image_info
     from science.io.naming import image_base_name
 
     table = extract_file(image, params)
-    files = write_catalogue_products(table, output_dir, image_base_name(image))
+    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
+    files = write_catalogue_products(table, output_dir, image_base_name(image), sky=sky)
     return {
         "image": image,
         "n_sources": len(table),

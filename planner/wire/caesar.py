@@ -118,9 +118,9 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
 EXTRACTION_FIELDS = frozenset(
     {
         "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgboxpix", "bkgestimator", "bkggrid",
-        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "computeresiduals", "dilatekernsize", "elongationcut",
+        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "computeresiduals", "convertregionstowcs", "dilatekernsize", "elongationcut",
         "elongationthr", "globalbkg", "maxnpix", "maxnpixcut", "minboundingbox", "nbeamscut", "nbeamsthr",
-        "res_removedsourcetype", "res_zhighthr", "res_zthr", "seedthrstep", "selectsources",
+        "regionwcs", "res_removedsourcetype", "res_zhighthr", "res_zthr", "seedthrstep", "selectsources",
         "bmaj",
         "bmin", "bpa",
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from science.errors import ParameterError
 from science.extract.estimators import BkgEstimator
-from science.extract.params_after import ResidualParams, SelectionParams
+from science.extract.params_after import OutputParams, ResidualParams, SelectionParams
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -28,7 +28,7 @@ EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SAL
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
-class ExtractionParams(SelectionParams, ResidualParams):
+class ExtractionParams(SelectionParams, ResidualParams, OutputParams):
     """Compact-source extraction parameters; defaults are caesar-rest's effective (wrapper) defaults.
 
     Unknown keys are rejected (``extra="forbid"``); instances are immutable and hashable.

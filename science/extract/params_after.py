@@ -1,4 +1,5 @@
-"""Parameters of the stages after the compact search: caesar's source selection and residual map.
+"""Parameters of the stages after the compact search (caesar's source selection and residual map) and of
+the region files.
 
 Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
 switch field ``X`` off), kept apart so that each parameter module stays readable.
@@ -11,10 +12,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
     from science.extract.residual import ResidualMap
     from science.extract.selection import SourceSelection
+    from science.io.sky_regions import SkyRegions
 
-__all__ = ["REMOVED_SOURCE_TYPES", "ResidualParams", "SelectionParams"]
+__all__ = ["REMOVED_SOURCE_TYPES", "OutputParams", "ResidualParams", "SelectionParams"]
 
 #: caesar ``res-removedsourcetype`` values by name, with caesar's numbers.
 REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
@@ -51,6 +55,28 @@ class SelectionParams(BaseModel):
             self.boundingboxcut, self.minboundingbox, self.circratiocut, self.circratiothr, self.elongationcut,
             self.elongationthr, self.maxnpixcut, self.maxnpix, self.nbeamscut, self.nbeamsthr,
         )  # fmt: skip
+
+
+class OutputParams(BaseModel):
+    """caesar's region files in sky coordinates (``convertregionstowcs``, ``regionwcs``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    convertregionstowcs: bool = Field(False, description="DS9 region files in sky coordinates (convertregionstowcs).")
+    regionwcs: str = Field("J2000", description="Sky frame of the region files: J2000, B1950 or GALACTIC (regionwcs).")
+
+    @field_validator("regionwcs", mode="before")
+    @classmethod
+    def _frame(cls, value: Any) -> str:
+        from science.io.sky_regions import region_frame
+
+        return region_frame(value)
+
+    def sky_regions(self, wcs: WCS) -> SkyRegions | None:
+        """The region files' sky conversion for an image's ``wcs`` (None: image coordinates)."""
+        from science.io.sky_regions import SkyRegions
+
+        return SkyRegions(wcs, self.regionwcs) if self.convertregionstowcs else None
 
 
 class ResidualParams(BaseModel):

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
@@ -22,6 +22,9 @@ from science.extract.components import FIT_QUALITY_LABELS
 from science.extract.sources import CAESAR_COLUMNS, MORPH_LABELS, SOURCENESS_LABELS, empty_island_table
 from science.io.components import write_component_catalogue, write_component_json, write_component_regions
 from science.io.text import row_format, table_rows, write_json_records
+
+if TYPE_CHECKING:
+    from science.io.sky_regions import SkyRegions
 
 __all__ = [
     "CATALOGUE_HEADER",
@@ -185,25 +188,33 @@ def read_island_catalogue(path: str | Path) -> Table:
     return table
 
 
-def _region_line(row: Mapping[str, Any]) -> str:
+def _region_line(row: Mapping[str, Any], sky: SkyRegions | None = None) -> str:
     contour = row["contour"]
     if int(row["npix"]) <= 1 or contour is None or len(contour) <= 1:
         return ""
-    coords = " ".join(map(str, (np.asarray(contour, np.int64) + 1).ravel().tolist()))
+    if sky is None:
+        polygon = "polygon " + " ".join(map(str, (np.asarray(contour, np.int64) + 1).ravel().tolist())) + " "
+    else:
+        polygon = sky.polygon(contour)
     morph = int(row["morphId"])
     colour = _COLOURS.get(morph, "white")
     return (
-        f"polygon {coords} # text={{{row['name']}}} color={colour} "
+        f"{polygon}# text={{{row['name']}}} color={colour} "
         f"tag={{{MORPH_LABELS.get(morph, 'UNKNOWN-MORPH')}}} tag={{{SOURCENESS_LABELS.get(int(row['sourcenessId']), 'CANDIDATE')}}} "
     )
 
 
-def write_regions(table: Table, path: str | Path) -> Path:
-    """Write the DS9 island region file (image coordinates, polygon = contour pixels + 1)."""
+def region_header(sky: SkyRegions | None = None) -> list[str]:
+    """caesar's three header lines of a DS9 region file: image coordinates, or the sky frame of ``sky``."""
+    return [*_REGION_HEADER[:2], "image" if sky is None else sky.frame_line]
+
+
+def write_regions(table: Table, path: str | Path, sky: SkyRegions | None = None) -> Path:
+    """Write the DS9 island region file (image coordinates, polygon = contour pixels + 1; or in the sky, caesar
+    ``convertregionstowcs``: :mod:`science.io.sky_regions`)."""
     out = Path(path)
-    out.write_text(
-        "\n".join([*_REGION_HEADER, *(_region_line(row) for row in island_rows(table))]) + "\n", encoding="ascii"
-    )
+    lines = [*region_header(sky), *(_region_line(row, sky) for row in island_rows(table))]
+    out.write_text("\n".join(lines) + "\n", encoding="ascii")
     return out
 
 
@@ -281,11 +292,17 @@ def write_island_json(
 
 
 def write_catalogue_products(
-    table: Table, out_dir: str | Path, base: str, *, inputdata: Mapping[str, Any] | None = None
+    table: Table,
+    out_dir: str | Path,
+    base: str,
+    *,
+    inputdata: Mapping[str, Any] | None = None,
+    sky: SkyRegions | None = None,
 ) -> dict[str, Path]:
-    """Write caesar's island products; returns the files actually written (no catalogue when no sources)."""
+    """Write caesar's island products (region files in the sky with ``sky``); returns the files actually
+    written (no catalogue when no sources)."""
     paths = catalogue_paths(out_dir, base)
-    written = {"regions": write_regions(table, paths["regions"])}
+    written = {"regions": write_regions(table, paths["regions"], sky)}
     if len(table) == 0:
         logger.info("%s: no sources, writing no catalogue files (as caesar)", base)
         return written
@@ -296,5 +313,5 @@ def write_catalogue_products(
     ):
         written["fitcomp_catalogue"] = write_component_catalogue(table, paths["fitcomp_catalogue"])
         written["fitcomp_json"] = write_component_json(table, paths["fitcomp_json"])
-        written["fitcomp_regions"] = write_component_regions(table, paths["fitcomp_regions"])
+        written["fitcomp_regions"] = write_component_regions(table, paths["fitcomp_regions"], sky)
     return written

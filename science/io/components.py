@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
@@ -18,6 +18,9 @@ from science.errors import InvalidCatalogueError
 from science.extract.components import COMPONENT_COLUMNS
 from science.extract.sources import MORPH_LABELS
 from science.io.text import row_format, table_rows, write_json_records
+
+if TYPE_CHECKING:
+    from science.io.sky_regions import SkyRegions
 
 __all__ = [
     "COMPONENT_HEADER",
@@ -215,17 +218,21 @@ def write_component_json(table: Table, path: str | Path) -> Path:
     return write_json_records(Path(path), {}, "components", (_json_component(c) for c in component_rows(table)))
 
 
-def write_component_regions(table: Table, path: str | Path) -> Path:
-    """Write ``ds9_fitcomp-<base>.reg``: one ellipse per component (half-FWHM radii, θ from the x axis)."""
-    lines = list(_REGION_HEADER)
+def write_component_regions(table: Table, path: str | Path, sky: SkyRegions | None = None) -> Path:
+    """Write ``ds9_fitcomp-<base>.reg``: one ellipse per component (half-FWHM radii, θ from the x axis; in the
+    sky with ``sky``, caesar ``convertregionstowcs``)."""
+    lines = [*_REGION_HEADER[:2], "image" if sky is None else sky.frame_line]
     for comp in component_rows(table):
         theta = float(comp["pa"]) + 90.0
         tag = _QUALITY_TAGS.get(int(comp["fitQuality"]), "UNKNOWN-FIT-QUALITY")
         morph = MORPH_LABELS.get(int(comp["morphId"]), "UNKNOWN-MORPH")
         sourceness = {1: "REAL", 2: "CANDIDATE", 3: "FALSE"}.get(int(comp["sourcenessId"]), "CANDIDATE")
+        x, y, r1, r2 = float(comp["x"]), float(comp["y"]), float(comp["bmaj"]) / 2, float(comp["bmin"]) / 2
+        shape = (
+            f"ellipse {x + 1:g} {y + 1:g} {r1:g} {r2:g} {theta:g}" if sky is None else sky.ellipse(x, y, r1, r2, theta)
+        )
         lines.append(
-            f"ellipse {float(comp['x']) + 1:g} {float(comp['y']) + 1:g} {float(comp['bmaj']) / 2:g} "
-            f"{float(comp['bmin']) / 2:g} {theta:g} # text={{{comp['name']}_fitcomp{int(comp['componentId'])}}} "
+            f"{shape} # text={{{comp['name']}_fitcomp{int(comp['componentId'])}}} "
             f"color=red tag={{{morph}}} tag={{FIT-COMPONENT}} tag={{{sourceness}}} tag={{{tag}}} "
         )
     out = Path(path)
