@@ -2,8 +2,8 @@
 
 A copy of the image in which compact sources are replaced by the background: a source is removed when
 the significance of its seed (brightest) pixel is above ``res-zthr`` and either above ``res-zhighthr`` or of
-the type ``res-removedsourcetype`` (POINT-LIKE by default: sources :mod:`science.extract.selection` tagged,
-or any compact one with ``COMPACT``, every one with ``ALL``). Its pixels, dilated by an elliptical kernel of
+the type ``res-removedsourcetype`` (POINT-LIKE by default: sources :mod:`science.extract.selection` tagged;
+caesar compares the morphology id, so ``COMPACT`` does not take POINT-LIKE ones; ``ALL`` takes every one). Its pixels, dilated by an elliptical kernel of
 ``dilatekernsize`` pixels (OpenCV ``MORPH_ELLIPSE``), take the background level map's values (caesar's
 default ``residualModel`` 1, not randomised). caesar then runs the extended-source search on this map.
 Not implemented: removal of nested sources only (``res-removenested``), the background of a box around each
@@ -26,7 +26,7 @@ from science.extract.islands import IslandPixels
 __all__ = ["ResidualMap", "ellipse_kernel"]
 
 F32 = npt.NDArray[np.float32]
-_TYPES = {"ALL": None, "COMPACT": (1, 2), "POINT-LIKE": (2,), "EXTENDED": (3,)}
+_TYPES = {"ALL": None, "COMPACT": (1,), "POINT-LIKE": (2,), "EXTENDED": (3,)}  # caesar: the same morphology id
 
 
 def ellipse_kernel(size: int) -> npt.NDArray[np.bool_]:

@@ -38,7 +38,7 @@ def test_which_sources_are_removed() -> None:
     table = Table({"zmax": [50.0, 7.0, 7.0, 4.0, 7.0], "morphId": [1, 1, 2, 2, 3]})
     assert list(ResidualMap().removed(table)) == [True, False, True, False, False]  # bright, or POINT-LIKE
     assert list(ResidualMap(source_type="ALL").removed(table)) == [True, True, True, False, True]
-    assert list(ResidualMap(source_type="COMPACT").removed(table)) == [True, True, True, False, False]
+    assert list(ResidualMap(source_type="COMPACT").removed(table)) == [True, True, False, False, False]  # id equal
     assert list(ResidualMap(source_type="EXTENDED").removed(table)) == [True, False, False, False, True]
     assert list(ResidualMap(zhighthr=60.0).removed(table)) == [False, False, True, False, False]
 
