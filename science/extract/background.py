@@ -27,7 +27,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from science.errors import ParameterError
-from science.extract.boxgrid import regular_run
+from science.extract.boxgrid import aligned_grid
 from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
 from science.extract.estimators import BkgEstimator, box_level_rms, estimator_grid
@@ -316,17 +316,9 @@ class BackgroundEstimator:
             finite_rows[:] = np.isfinite(data).all(axis=1)
         finite_box = np.array([bool(finite_rows[c - half : c - half + box].all()) for c in cy])
         todo = np.ones((cy.size, cx.size), dtype=bool)
-        y0, ny, ystep = regular_run(cy - half)
-        x0, nx, xstep = regular_run(cx - half)
-        # Cell-aligned boxes of 2 to 8 cells a side (beyond, each box spans too many cells to gain).
-        if (
-            data.dtype == np.float32
-            and box % step == 0
-            and 2 <= box // step <= 8
-            and (ny == 1 or ystep == step)
-            and (nx == 1 or xstep == step)
-            and ny * nx >= 16
-        ):
+        grid = aligned_grid(cy, cx, box, step)
+        if data.dtype == np.float32 and grid is not None:
+            y0, ny, x0, nx, _ = grid
             flags = np.concatenate(([0], finite_box[:ny].astype(np.int8), [0]))
             runs = np.flatnonzero(np.diff(flags)).reshape(-1, 2)
             for a, b in runs:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CHUNK_ROWS", "box_sums", "over_box_rows", "regular_run"]
+__all__ = ["CHUNK_ROWS", "aligned_grid", "box_sums", "over_box_rows", "regular_run"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -68,3 +68,25 @@ def regular_run(centres: npt.NDArray[np.int64]) -> tuple[int, int, int]:
     gaps = np.diff(centres)
     count = 1 + int(np.argmin(gaps == gaps[0])) if not np.all(gaps == gaps[0]) else centres.size
     return int(centres[0]), count, int(gaps[0])
+
+
+def aligned_grid(
+    cy: npt.NDArray[np.int64], cx: npt.NDArray[np.int64], box: int, step: int | None = None
+) -> tuple[int, int, int, int, int] | None:
+    """``(y0, ny, x0, nx, step)`` of the leading equally spaced boxes centred on ``cy`` × ``cx`` when they form
+    a grid the cell paths take: corners every ``step`` pixels (default: the centres' spacing), boxes of 2 to 8
+    cells a side (beyond, each box spans too many cells to gain), at least 16 boxes; else None."""
+    half = box // 2
+    y0, ny, ystep = regular_run(cy - half)
+    x0, nx, xstep = regular_run(cx - half)
+    if step is None:
+        step = ystep if ny > 1 else xstep
+    aligned = (
+        step > 0
+        and box % step == 0
+        and 2 <= box // step <= 8
+        and (ny == 1 or ystep == step)
+        and (nx == 1 or xstep == step)
+        and ny * nx >= 16
+    )
+    return (y0, ny, x0, nx, step) if aligned else None

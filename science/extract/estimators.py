@@ -30,7 +30,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from science.extract.boxclip import CLIP_MAX_ITER, CLIP_SIGMA, CLIP_TOLERANCE, aligned_box_clipped
-from science.extract.boxgrid import regular_run
+from science.extract.boxgrid import aligned_grid
 from science.extract.boxmask import MAD_TO_SIGMA
 
 __all__ = ["BkgEstimator", "box_level_rms", "estimator_grid"]
@@ -239,19 +239,9 @@ def estimator_grid(
     level = np.full((cy.size, cx.size), np.nan)
     rms = np.full((cy.size, cx.size), np.nan)
     todo = np.ones((cy.size, cx.size), dtype=bool)
-    y0, ny, ystep = regular_run(cy - half)
-    x0, nx, xstep = regular_run(cx - half)
-    step = ystep if ny > 1 else xstep
-    if (
-        estimator is BkgEstimator.CLIPPED_MEDIAN
-        and data.dtype == np.float32
-        and ny * nx >= 16
-        and (ny == 1 or ystep == step)
-        and (nx == 1 or xstep == step)
-        and step > 0
-        and box % step == 0
-        and 2 <= box // step <= 8
-    ):
+    grid = aligned_grid(cy, cx, box)
+    if estimator is BkgEstimator.CLIPPED_MEDIAN and data.dtype == np.float32 and grid is not None:
+        y0, ny, x0, nx, step = grid
         block = data[y0 : y0 + (ny - 1) * step + box, x0 : x0 + (nx - 1) * step + box]
         fast = aligned_box_clipped(block, box, step, min_pixels=min_pixels, threads=threads)
         level[:ny, :nx], rms[:ny, :nx] = fast[0], fast[1]
