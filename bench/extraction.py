@@ -90,20 +90,11 @@ def run_cirasa(
         table = extract_file(image, params)
     else:
         from science.extract.background import BackgroundMaps
-        from science.extract.pipeline import extract_pixels
+        from science.extract.extractor import SourceExtractor
         from science.io.fits import load_image
 
-        img = load_image(image)
         level, rms = (np.load(maps_from / MAPS_FILE.format(kind=kind)) for kind in ("bkg", "rms"))
-        table = extract_pixels(
-            img.data,
-            wcs=img.wcs,
-            beam=img.beam,
-            pixscale_arcsec=img.pixscale_arcsec,
-            frequency_hz=img.frequency_hz,
-            params=params,
-            maps=BackgroundMaps(level, rms),
-        )
+        table = SourceExtractor(params).extract(load_image(image), maps=BackgroundMaps(level, rms))
     write_catalogue_products(table, out, image_base_name(image))
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 from astropy.table import Table
 
+from science.extract.background import BackgroundMaps
 from science.extract.params import ExtractionParams
-from science.extract.pipeline import background_maps, extract_pixels, map_regions
+from science.extract.pipeline import extract_pixels
 from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles
 from science.image import Image
 from science.io.fits import load_image
@@ -36,13 +35,9 @@ class SourceExtractor:
     def __repr__(self) -> str:
         return f"SourceExtractor({self.params!r})"
 
-    def extract(self, image: Image, maps_to: MapFiles | None = None) -> Table:
-        """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn); its
-        background, noise and significance maps written into ``maps_to`` if given."""
-        maps = None
-        products: dict[str, npt.NDArray[np.float32]] = {}
-        if maps_to is not None:
-            maps = background_maps(image.data, self.params, image.beam.size_pixels(image.pixscale_arcsec))
+    def extract(self, image: Image, maps_to: MapFiles | None = None, maps: BackgroundMaps | None = None) -> Table:
+        """Island table of ``image`` (all :data:`~science.extract.sources.ISLAND_COLUMNS`, S1…Sn); its maps
+        written into ``maps_to`` if given; on background and noise ``maps`` made elsewhere if given."""
         table = extract_pixels(
             image.data,
             wcs=image.wcs,
@@ -51,11 +46,8 @@ class SourceExtractor:
             frequency_hz=image.frequency_hz,
             params=self.params,
             maps=maps,
-            products=products,
+            maps_to=maps_to,
         )
-        if maps_to is not None and maps is not None:
-            everything = slice(None)
-            maps_to.write(map_regions(image.data, maps, maps_to.kinds, everything, everything, products), 0, 0)
         logger.info("%s: %d islands", image.name, len(table))
         return table
 

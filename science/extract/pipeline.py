@@ -8,6 +8,7 @@ the same islands and fits.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,10 @@ from science.extract.islands import IslandFinder, IslandPixels, LabelIslands
 from science.extract.params import ExtractionParams
 from science.image import Beam
 
-__all__ = ["background_maps", "compact_islands", "extract_pixels", "map_regions"]
+if TYPE_CHECKING:
+    from science.io.maps import MapFiles
+
+__all__ = ["background_maps", "compact_islands", "extract_pixels"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +110,8 @@ def extract_pixels(
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
     maps: BackgroundMaps | None = None,
-    products: dict[str, npt.NDArray[np.float32]] | None = None,
+    maps_to: MapFiles | None = None,
+    core: tuple[int, int, int, int] | None = None,
 ) -> Table:
     """Island table of ``data`` with every stage ``params`` switches on.
 
@@ -123,8 +128,10 @@ def extract_pixels(
     maps
         Background and noise maps of ``data`` made elsewhere (another finder's, an earlier run's) instead
         of estimating them with ``params``; ``ValueError`` if their shape is not the data's.
-    products
-        If given, receives the residual map under ``"res"`` when one is made (``computeresiduals``).
+    maps_to, core
+        FITS maps (:class:`science.io.maps.MapFiles`) to write the background, noise, significance and
+        residual of ``data[y0:y1, x0:x1]`` into, ``core = (y0, y1, x0, x1)`` (default all of ``data``: a tile
+        writes its core).
 
     Returns
     -------
@@ -151,12 +158,10 @@ def extract_pixels(
     if params.selectsources and len(table):
         table, pixels = params.source_selection().apply(table, pixels)
     stage = params.extended_stage()
+    search = None
     if stage is not None:
-        search = None
         if params.computeresiduals and stage.finder is not None:
             search = params.residual_map().build(data, maps, table, pixels, origin)
-            if products is not None:
-                products["res"] = search
         table, pixels = stage.run(
             table, pixels, data=data, maps=maps, wcs=wcs, beam_pixels=beam_px, beam_area_pixels=beam_area,
             frequency_hz=frequency_hz, origin=origin, full_shape=full_shape, search=search,
@@ -179,22 +184,26 @@ def extract_pixels(
             image=(data, maps.level),
             origin=origin,
         )
+    if maps_to is not None:
+        y0, y1, x0, x1 = core or (0, data.shape[0], 0, data.shape[1])
+        regions = _map_regions(data, maps, maps_to.kinds, slice(y0, y1), slice(x0, x1), search)
+        maps_to.write(regions, origin[0] + y0, origin[1] + x0)
     return table
 
 
-def map_regions(
+def _map_regions(
     data: npt.NDArray[np.float32],
     maps: BackgroundMaps,
     kinds: list[str],
     rows: slice,
     cols: slice,
-    products: dict[str, npt.NDArray[np.float32]],
+    residual: npt.NDArray[np.float32] | None,
 ) -> dict[str, npt.NDArray[np.float32]]:
-    """The ``bkg``, ``rms``, ``significance`` and (from ``products``) ``res`` maps (caesar's names) of ``kinds``
-    over ``data[rows, cols]``."""
+    """The ``bkg``, ``rms``, ``significance`` and ``res`` maps (caesar's names) of ``kinds`` over
+    ``data[rows, cols]`` (``res`` when a residual map was made)."""
     out: dict[str, npt.NDArray[np.float32]] = {}
-    if "res" in kinds and "res" in products:
-        out["res"] = products["res"][rows, cols]
+    if "res" in kinds and residual is not None:
+        out["res"] = residual[rows, cols]
     if "bkg" in kinds:
         out["bkg"] = maps.level[rows, cols]
     if "rms" in kinds:

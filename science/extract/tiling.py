@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from astropy.table import Table
 
 from science.errors import ParameterError
 from science.extract.params import ExtractionParams
-from science.extract.pipeline import background_maps, extract_pixels, map_regions
+from science.extract.pipeline import extract_pixels
 from science.extract.sources import assign_names, stack_islands
 from science.image import Beam
 from science.io.fits import load_image_info, load_section
@@ -183,11 +182,6 @@ def extract_tile(
         If the file is invalid.
     """
     info, data = load_section(image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam())
-    maps = None
-    products: dict[str, npt.NDArray[np.float32]] = {}
-    if maps_to is not None:
-        beam_px = info.beam.size_pixels(info.pixscale_arcsec)
-        maps = background_maps(data, params, beam_px, origin=(tile.y0, tile.x0), full_shape=info.shape)
     table = extract_pixels(
         data,
         wcs=info.wcs,
@@ -197,13 +191,9 @@ def extract_tile(
         params=params,
         origin=(tile.y0, tile.x0),
         full_shape=info.shape,
-        maps=maps,
-        products=products,
+        maps_to=maps_to,
+        core=(tile.core_y0 - tile.y0, tile.core_y1 - tile.y0, tile.core_x0 - tile.x0, tile.core_x1 - tile.x0),
     )
-    if maps_to is not None and maps is not None:
-        rows = slice(tile.core_y0 - tile.y0, tile.core_y1 - tile.y0)
-        cols = slice(tile.core_x0 - tile.x0, tile.core_x1 - tile.x0)
-        maps_to.write(map_regions(data, maps, maps_to.kinds, rows, cols, products), tile.core_y0, tile.core_x0)
     x, y = np.asarray(table["x"]), np.asarray(table["y"])
     in_core = (
         (x >= tile.core_x0 - 0.5) & (x < tile.core_x1 - 0.5) & (y >= tile.core_y0 - 0.5) & (y < tile.core_y1 - 0.5)
