@@ -154,8 +154,9 @@ def extract(
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
-    from science.io.fits import image_base_name, load_image_info
-    from science.io.maps import MapFiles, is_map_option, map_kinds
+    from science.io.fits import image_base_name
+    from science.io.maps import is_map_option
+    from science.io.outputs import JobOutputs
 
     values: dict[str, object] = {"seedthr": seedthr, "mergethr": mergethr, "npixmin": npixmin}
     values.update({"fitsources": fitsources, "rejectartefacts": rejectartefacts, "tile_size": tilesize})
@@ -171,19 +172,15 @@ def extract(
         raise _fail("not-implemented", f"caesar-rest option(s) this engine does not implement: {names}")
     try:
         params = ExtractionParams.parse(values)
-        kinds, notes = map_kinds(saves, residual=params.computeresiduals and params.extendedsearch)
-        for note in notes:
+        outputs = JobOutputs.plan(image, params, out, saves)
+        for note in outputs.notes:
             console.print(f"[yellow]note[/yellow]: {note}")
-        maps_to = None
-        if kinds:
-            maps_to = MapFiles.create(load_image_info(image, beam=params.user_beam()), out, kinds)
-        table = extract_file(str(image), params, maps_to=maps_to)
+        table = extract_file(str(image), params, maps_to=outputs.maps_to)
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
-    written = [str(p) for p in write_catalogue_products(table, out, image_base_name(image), sky=sky).values()]
-    written += [path for _, path in maps_to.paths] if maps_to is not None else []
+    products = write_catalogue_products(table, out, image_base_name(image), sky=outputs.sky)
+    written = [str(p) for p in products.values()] + outputs.map_paths
     console.print(f"{len(table)} source(s); wrote {', '.join(written)}")
 
 

@@ -20,8 +20,9 @@ from flows.work import run_tile
 from science.extract.params import ExtractionParams
 from science.extract.tiling import merge_tiles, plan_file_tiles
 from science.io.catalogue import write_catalogue_products
-from science.io.fits import image_base_name, load_image_info
-from science.io.maps import MapFiles, map_kinds
+from science.io.fits import image_base_name
+from science.io.maps import MapFiles
+from science.io.outputs import JobOutputs
 from science.io.sky_regions import SkyRegions
 
 
@@ -69,18 +70,14 @@ def extract_image(
         logger.warning("caesar options this engine does not implement, ignored: %s", ", ".join(unapplied))
     settings = FlowSettings()
     spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
-    kinds, notes = map_kinds(save or [], residual=params.computeresiduals and params.extendedsearch)
-    for note in notes:
+    outputs = JobOutputs.plan(image, params, output_dir, save or [])
+    for note in outputs.notes:
         logger.warning("%s", note)
-    maps_to = None
-    if kinds:
-        maps_to = MapFiles.create(load_image_info(image, beam=params.user_beam()), output_dir, kinds)
     # Bounded: a cluster whose workers never come back must fail the run, not hang it.
     bounded = extract_tiles.with_options(timeout_seconds=cluster.walltime_minutes * 60)
-    table, placements = bounded(image, params, spec, maps_to)
+    table, placements = bounded(image, params, spec, outputs.maps_to)
     base = image_base_name(image)
-    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
-    files = write_catalogue(table, output_dir, base, sky) + ([p for _, p in maps_to.paths] if maps_to else [])
+    files = write_catalogue(table, output_dir, base, outputs.sky) + outputs.map_paths
     publish_extraction(image, table)
     summary: dict[str, Any] = {
         "image": image,

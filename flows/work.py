@@ -38,11 +38,11 @@ def extract_and_write(image: str, params: ExtractionParams, output_dir: str) -> 
     """Extract one image and write its caesar products into ``output_dir``: the plain work itself."""
     from science.extract.extractor import extract_file
     from science.io.catalogue import write_catalogue_products
-    from science.io.fits import load_image_info
     from science.io.naming import image_base_name
+    from science.io.outputs import JobOutputs
 
     table = extract_file(image, params)
-    sky = params.sky_regions(load_image_info(image, beam=params.user_beam()).wcs)
+    sky = JobOutputs.plan(image, params, output_dir).sky
     files = write_catalogue_products(table, output_dir, image_base_name(image), sky=sky)
     return {
         "image": image,
