@@ -170,18 +170,21 @@ def unapplied_options(options: dict[str, Any], app: str = "caesar") -> list[str]
     return sorted(out)
 
 
+def _flag_on(value: Any) -> bool:
+    """A caesar-rest flag's value: given bare (None) or true (an unreadable value counts by its truth)."""
+    try:
+        return value is None or bool(_coerce("none", value))
+    except ValueError:
+        return bool(value)
+
+
 def map_options(options: dict[str, Any]) -> list[str]:
     """The job's map options that are on (given bare or true), as ``save_…`` names."""
     names = []
     for key, value in options.items():
         name = str(key).lstrip("-").replace("-", "_")
-        if name in MAP_OPTIONS:
-            try:
-                on = value is None or bool(_coerce("none", value))
-            except ValueError:
-                on = bool(value)
-            if on:
-                names.append(name)
+        if name in MAP_OPTIONS and _flag_on(value):
+            names.append(name)
     return sorted(names)
 
 
@@ -197,9 +200,5 @@ def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
         if name in EXTRACTION_FIELDS:
             out[name] = True if value is None else value
         elif name.startswith("no_") and name[3:] in EXTRACTION_FIELDS:
-            try:
-                on = value is None or bool(_coerce("none", value))
-            except ValueError:
-                on = bool(value)
-            out[name[3:]] = not on
+            out[name[3:]] = not _flag_on(value)
     return out
