@@ -30,8 +30,11 @@ def catalogue(finder: str, out: Path) -> Any:
         found = Table({"x": comps["x"], "y": comps["y"], "peak_jy": comps["Speak(Jy/beam)"], "flux_jy": comps["S(Jy)"]})
         # Islands too big to fit (> fit-maxnbeams) have no component but are detections of caesar's catalogue
         # too: their flux-weighted centre, background-subtracted peak and integrated flux.
+        # (an island not fitted as a whole whose nested sources were fitted is found by their components)
         isl = read_island_catalogue(next(out.glob("catalog-*.dat")))
-        isl = isl[(isl["nComponents"] == 0) & (isl["sourcenessId"] != 3) & (isl["sourceNestedLevel"] == 0)]
+        nested = isl[(isl["sourceNestedLevel"] == 1) & (isl["nComponents"] > 0)]
+        by_nested = np.isin(isl["name"], [str(n).rsplit("_N", 1)[0] for n in nested["name"]])
+        isl = isl[(isl["nComponents"] == 0) & (isl["sourcenessId"] != 3) & (isl["sourceNestedLevel"] == 0) & ~by_nested]
         peak = np.asarray(isl["Smax(Jy/beam)"]) - np.asarray(isl["bkgSum(Jy/beam)"]) / np.asarray(isl["npix"])
         flux = np.asarray(isl["Stot(Jy/beam)"]) / np.asarray(isl["beamArea"])
         return vstack([found, Table({"x": isl["x_w"], "y": isl["y_w"], "peak_jy": peak, "flux_jy": flux})])

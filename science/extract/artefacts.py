@@ -1,12 +1,12 @@
 """Sidelobe-artefact rejection: faint detections close to a much brighter source are marked FAKE.
 
 Residual sidelobes of a bright source look like faint compact sources within a few beams of it. A
-detection (a fitted component, or an island without components) is marked ``sourcenessId = 3`` (FAKE)
+detection (a fitted component, of an island or of its nested sources, or an island without any) is marked ``sourcenessId = 3`` (FAKE)
 when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
 the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit,
 ``≥ min_elongation``, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
-beam-shaped), so genuine point sources next to bright ones survive; an island whose detections are all
-FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
+beam-shaped), so genuine point sources next to bright ones survive; an island or nested source whose
+detections are all FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
 above the background (a point-source fit of crossing sidelobes overshoots the pixels).
 
 Given the image and its background, the shape is also read where the fit cannot be trusted: a fit of
@@ -42,28 +42,32 @@ ROUND_PEAK = 1.3
 
 def _detections(
     table: Table, beam_fwhm_pixels: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Positions, peaks, elongations and (row, component index or −1) of every detection."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
+    """Positions, peaks, elongations and owners ``(row, nested index or −1, component index or −1)`` of every
+    detection: an island's components and its nested sources', or the island itself when none was fitted."""
     xy, peak, elong, owner = [], [], [], []
     for row in range(len(table)):
-        comps = table["components"][row]
         # the island's highest pixel above its mean background caps its components' fitted peaks
         top = float(table["Smax(Jy/beam)"][row]) - float(table["bkgSum(Jy/beam)"][row]) / max(
             int(table["npix"][row]), 1
         )
-        if comps:
+        groups = [(-1, table["components"][row])]
+        groups += [(n, nested.get("components", [])) for n, nested in enumerate(table["nested"][row])]
+        fitted = False
+        for n, comps in groups:
             for k, comp in enumerate(comps):
                 xy.append((comp["x"], comp["y"]))
                 peak.append(min(comp["Speak(Jy/beam)"], top))
                 ratio = comp.get("free_axis_ratio", comp["bmaj"] / max(comp["bmin"], 1e-9))
                 # deblended components start at the beam and may grow by 30 %: one that grew counts as extended
                 elong.append(np.inf if comp["bmaj"] >= EXTENDED_FWHM * beam_fwhm_pixels else ratio)
-                owner.append((row, k))
-        else:
+                owner.append((row, n, k))
+                fitted = True
+        if not fitted:
             xy.append((float(table["x_w"][row]), float(table["y_w"][row])))
             peak.append(top)
             elong.append(np.inf)
-            owner.append((row, -1))
+            owner.append((row, -1, -1))
     return np.asarray(xy, float).reshape(-1, 2), np.asarray(peak, float), np.asarray(elong, float), owner
 
 
@@ -175,12 +179,19 @@ def flag_artefacts(
         round_peak = peak_axis_ratios(image[0], image[1], xy[candidates], half, origin) < ROUND_PEAK
         fake[candidates[round_peak]] = False
     fake_rows: dict[int, list[bool]] = {}
-    for flag, (row, k) in zip(fake, owner, strict=True):
+    fake_nested: dict[tuple[int, int], list[bool]] = {}
+    for flag, (row, n, k) in zip(fake, owner, strict=True):
         fake_rows.setdefault(row, []).append(bool(flag))
+        if n >= 0:
+            fake_nested.setdefault((row, n), []).append(bool(flag))
         if k >= 0 and flag:
-            table["components"][row][k]["sourcenessId"] = FAKE
+            comps = table["components"][row] if n < 0 else table["nested"][row][n]["components"]
+            comps[k]["sourcenessId"] = FAKE
     for row, flags in fake_rows.items():
         if all(flags):
             table["sourcenessId"][row] = FAKE
+    for (row, n), flags in fake_nested.items():
+        if all(flags):
+            table["nested"][row][n]["sourcenessId"] = FAKE
     logger.debug("%d of %d detections marked as artefacts", int(fake.sum()), len(fake))
     return int(fake.sum())

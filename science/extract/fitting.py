@@ -331,41 +331,58 @@ class GaussianFitter:
         wcs: WCS,
         frequency_hz: float | None,
     ) -> None:
-        """Fit the islands of ``table`` (row index → pixels) and fill ``components``, ``nComponents``, ``S``."""
-        rows = [r for r in islands if self._fittable(table, r)]
+        """Fit the islands of ``table`` (row index → pixels) and fill ``components``, ``nComponents``, ``S``.
+
+        As caesar's ``SFinder::FitSources``: an island that is not fittable as a whole (extended, or compact
+        over ``max_nbeams``) has its fittable nested sources fitted instead, each on its own pixels; their
+        components go to the nested source's dict.
+        """
+        jobs: list[tuple[int, int]] = []  # (row, nested source index or −1 for the island itself)
+        pixels: list[IslandPixels] = []
+        for row, isl in islands.items():
+            if self._fittable(table[row]):
+                jobs.append((row, -1))
+                pixels.append(isl)
+                continue
+            for k, nested in enumerate(table["nested"][row]):
+                if "pixel_xy" in nested and self._fittable(nested):
+                    jobs.append((row, k))
+                    pixels.append(isl.part(nested["pixel_xy"]))
         beam_sigma = (
             beam.bmaj_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
             beam.bmin_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
             math.radians(beam.bpa_deg + 90.0),
         )
-        fitted = self.fit_islands([islands[r] for r in rows], beam_sigma)
+        fitted = self.fit_islands(pixels, beam_sigma)
         geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):
-            row = rows[i]
-            isl = islands[row]
+            row, k = jobs[i]
+            owner = table[row] if k < 0 else table["nested"][row][k]
             records = component_records(
                 outcome,
                 geometry,
-                quality=self.quality(outcome, len(isl.x)),
-                ndata=len(isl.x),
-                island=table[row],
+                quality=self.quality(outcome, len(pixels[i].x)),
+                ndata=len(pixels[i].x),
+                island=owner,
                 sky=sky,
             )
             if records:
                 records[0]["free_axis_ratio"] = self.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
-            _store(table, row, records)
-        logger.debug("fitted %d of %d islands", len(fitted), len(table))
+            _store(owner, records)
+        logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
 
-    def _fittable(self, table: Table, row: int) -> bool:
-        morph = int(table["morphId"][row])
-        nbeams = float(table["npix"][row]) / float(table["beamArea"][row])
-        return morph in (1, 2) and nbeams <= self.max_nbeams
+    def _fittable(self, source: Any) -> bool:
+        """caesar's ``IsFittableSource``: POINT-LIKE, or COMPACT of at most ``max_nbeams`` beams."""
+        morph = int(source["morphId"])
+        nbeams = float(source["npix"]) / float(source["beamArea"])
+        return morph == 2 or (morph == 1 and nbeams <= self.max_nbeams)
 
 
-def _store(table: Table, row: int, records: list[dict[str, Any]]) -> None:
-    table["components"][row] = records
-    table["nComponents"][row] = len(records)
+def _store(owner: Any, records: list[dict[str, Any]]) -> None:
+    """Components of an island (a table row) or of a nested source (its dict)."""
+    owner["components"] = records
+    owner["nComponents"] = len(records)
     if records:
-        table["S(Jy)"][row] = records[0]["S_island(Jy)"]
-        table["Serr(Jy)"][row] = records[0]["S_island_err(Jy)"]
+        owner["S(Jy)"] = records[0]["S_island(Jy)"]
+        owner["Serr(Jy)"] = records[0]["S_island_err(Jy)"]

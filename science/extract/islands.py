@@ -44,6 +44,19 @@ class IslandPixels:
     rms: npt.NDArray[np.float64]
     z: npt.NDArray[np.float64]
 
+    def part(self, xy: npt.NDArray[np.integer]) -> IslandPixels:
+        """The island's pixels at the full-image positions ``xy`` (``(n, 2)`` of x, y), every one of which
+        must be the island's: a nested source's pixels, in ``xy`` order."""
+        px, py = self.x.astype(np.int64), self.y.astype(np.int64)
+        width = int(max(px.max(), int(xy[:, 0].max()))) + 1
+        keys = py * width + px
+        order = np.argsort(keys, kind="stable")
+        wanted = xy[:, 1].astype(np.int64) * width + xy[:, 0].astype(np.int64)
+        at = order[np.searchsorted(keys, wanted, sorter=order)]
+        if not np.array_equal(keys[at], wanted):
+            raise ValueError("a pixel of the part is not the island's")
+        return IslandPixels(self.x[at], self.y[at], self.value[at], self.rms[at], self.z[at])
+
 
 def _label_max(labels: npt.NDArray[np.int32], values: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
     out = np.full(size, -np.inf)

@@ -145,7 +145,8 @@ def _record(
     wcs: WCS,
     bkg: F64,
 ) -> dict[str, Any]:
-    """Island columns of one nested source (full-image pixel coordinates)."""
+    """Island columns of one nested source (full-image pixel coordinates), and its pixels' positions
+    (``pixel_xy``: the fitting stage fits a nested source on them when its mother is not fittable)."""
     vals = cut[yy, xx]
     gx, gy = xx + corner[1], yy + corner[0]
     lookup = {(int(x), int(y)): k for k, (x, y) in enumerate(zip(isl.x, isl.y, strict=True))}
@@ -173,7 +174,7 @@ def _record(
             "zmax": float((isl.z[idx]).max()), "edge": bool(mother["edge"]), "scan_x": int(gx.min()), "scan_y": 0,
             "contour": trace_boundary(mask[box[2] - corner[0] : box[3] - corner[0] + 1, box[0] - corner[1] : box[1] - corner[1] + 1])
             + np.array([box[0], box[2]], np.int32),
-            "components": [], "nested": [],
+            "components": [], "nested": [], "pixel_xy": np.column_stack([gx, gy]).astype(np.int32),
         }
     )  # fmt: skip
     return rec

@@ -85,6 +85,25 @@ def test_unfitted_faint_island_near_a_bright_one_is_fake() -> None:
     assert table["sourcenessId"][1] == FAKE
 
 
+def test_components_of_nested_sources_are_detections_too() -> None:
+    # An island too big to fit as a whole: its nested sources carry the components (a bright source and a
+    # sidelobe of it). The sidelobe's nested source becomes FAKE, the island and the bright one do not.
+    table = _table([(1.0, [])])
+    table["nested"][0] = [
+        {"components": [_component(100, 100, 1.0)], "sourcenessId": 2},
+        {"components": [_component(120, 100, 0.03, axis_ratio=3.0)], "sourcenessId": 2},
+    ]
+    assert _flag(table) == 1
+    assert [n["sourcenessId"] for n in table["nested"][0]] == [2, FAKE]
+    assert table["nested"][0][1]["components"][0]["sourcenessId"] == FAKE
+    assert table["sourcenessId"][0] == 1
+    # with every nested detection an artefact (next to a bright island elsewhere) the island is FAKE as well
+    table = _table([(1.0, [_component(100, 100, 1.0)]), (0.03, [])])
+    table["nested"][1] = [{"components": [_component(120, 100, 0.03, axis_ratio=3.0)], "sourcenessId": 2}]
+    assert _flag(table) == 1
+    assert table["sourcenessId"][1] == FAKE
+
+
 @pytest.mark.parametrize(("radius", "ratio"), [(0.0, 0.06), (10.0, 0.0), (10.0, 1.0)])
 def test_bad_parameters_are_refused(radius: float, ratio: float) -> None:
     with pytest.raises(ParameterError):

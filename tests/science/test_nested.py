@@ -1,16 +1,20 @@
-"""Nested (blob-in-blob) sources: two compact blobs on a shared diffuse plateau become S1_N1, S1_N2."""
+"""Nested (blob-in-blob) sources: two compact blobs on a shared diffuse plateau become S1_N1, S1_N2; fitted in
+place of a mother too big to fit, as caesar does."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
 from science.extract.extractor import ExtractionParams, SourceExtractor
 from science.extract.gaussian import gaussian_model
+from science.extract.islands import IslandPixels
 from science.image import Beam, Image
 from science.io.catalogue import read_island_catalogue, write_catalogue_products
+from science.io.components import read_component_catalogue
 from science.simulate import make_sim_wcs
 
 SIGMA = 4.0 / 2.3548
@@ -46,3 +50,41 @@ def test_no_nestedsearch_option_switches_it_off() -> None:
     params = ExtractionParams.parse({"no-nestedsearch": True, "bkgbox": 200})
     table: Table = SourceExtractor(params).extract(_image())
     assert int(np.sum(table["nNestedSources"])) == 0
+
+
+def test_nested_sources_of_an_island_too_big_to_fit_are_fitted_instead(tmp_path: Path) -> None:
+    # The plateau's island is ~55 beams (fit-maxnbeams 20): caesar fits its nested sources one by one.
+    table = SourceExtractor(ExtractionParams(bkgbox=200, fitsources=True)).extract(_image())
+    mother = table[int(np.argmax(table["npix"]))]
+    assert mother["nComponents"] == 0 and len(mother["components"]) == 0
+    assert all(n["nComponents"] >= 1 for n in mother["nested"])
+    # the brightest component of each (deblending may add bumps of the plateau, 6-8 sigma, as caesar would)
+    comps = sorted((n["components"][0] for n in mother["nested"]), key=lambda c: c["x"])
+    assert [round(c["x"]) for c in comps] == [70, 92] and [round(c["y"]) for c in comps] == [80, 82]
+    # each blob stands on the plateau (0.6-0.8 mJy there): fitted above the background, a little brighter
+    assert 5e-3 < comps[0]["Speak(Jy/beam)"] < 6.5e-3 and 4e-3 < comps[1]["Speak(Jy/beam)"] < 5.5e-3
+    assert all(n["S(Jy)"] > 0 for n in mother["nested"])
+    written = write_catalogue_products(table, tmp_path, "nest")
+    back = read_component_catalogue(written["fitcomp_catalogue"])
+    names = [f"{mother['name']}_N{k}" for k, n in enumerate(mother["nested"], start=1) for _ in n["components"]]
+    assert [str(n) for n in back["name"]] == names
+    islands = read_island_catalogue(written["catalogue"])
+    nested = islands[islands["sourceNestedLevel"] == 1]
+    assert list(nested["nComponents"]) == [n["nComponents"] for n in mother["nested"]]
+
+
+def test_a_mother_small_enough_to_fit_is_fitted_as_a_whole() -> None:
+    table = SourceExtractor(ExtractionParams(bkgbox=200, fitsources=True, fit_maxnbeams=100)).extract(_image())
+    mother = table[int(np.argmax(table["npix"]))]
+    assert mother["nComponents"] >= 1
+    assert all(len(n["components"]) == 0 for n in mother["nested"])
+
+
+def test_island_part_takes_the_nested_pixels_in_order_and_refuses_foreign_ones() -> None:
+    isl = IslandPixels(
+        np.array([3.0, 4.0, 5.0]), np.array([7.0, 7.0, 8.0]), np.array([1.0, 2.0, 3.0]), np.ones(3), np.arange(3.0)
+    )
+    part = isl.part(np.array([[5, 8], [3, 7]]))
+    assert list(part.value) == [3.0, 1.0] and list(part.z) == [2.0, 0.0]
+    with pytest.raises(ValueError, match="not the island's"):
+        isl.part(np.array([[4, 8]]))
