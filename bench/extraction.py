@@ -68,10 +68,12 @@ def run_cirasa(
     estimator: str = "Median",
     box_beams: float = 20.0,
     maps_from: Path | None = None,
+    reject_artefacts: bool = True,
 ) -> None:
     """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
     estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator`` in boxes of
-    ``box_beams`` beams (``bkgbox``), or on Aegean's background and noise maps saved in ``maps_from``."""
+    ``box_beams`` beams (``bkgbox``), or on Aegean's background and noise maps saved in ``maps_from``; artefact
+    flags unless ``reject_artefacts`` is False."""
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
@@ -80,7 +82,7 @@ def run_cirasa(
     params = ExtractionParams(
         seedthr=seedthr,
         fitsources=True,
-        rejectartefacts=True,
+        rejectartefacts=reject_artefacts,
         extendedsearch=extended,
         bkgskipoutliers=skip_outliers,
         bkgestimator=estimator,

@@ -4,7 +4,7 @@ Residual sidelobes of a bright source look like faint compact sources within a f
 detection (a fitted component, of an island or of its nested sources, or an island without any) is marked ``sourcenessId = 3`` (FAKE)
 when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
 the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit,
-``≥ min_elongation``, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
+``≥ min_elongation``, 1.3, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
 beam-shaped), so genuine point sources next to bright ones survive; an island or nested source whose
 detections are all FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
 above the background (a point-source fit of crossing sidelobes overshoots the pixels).
@@ -38,6 +38,8 @@ FAKE = 3
 EXTENDED_FWHM = 1.25
 #: A detection whose image peak has a curvature axis ratio below this is beam-shaped (see the docstring).
 ROUND_PEAK = 1.3
+#: A detection whose free fit has an axis ratio below this is beam-shaped (unless its image peak says otherwise).
+MIN_ELONGATION = 1.3
 
 
 def _detections(
@@ -153,7 +155,7 @@ def flag_artefacts(
     beam_fwhm_pixels: float,
     radius_beams: float,
     peak_ratio: float,
-    min_elongation: float = 1.5,
+    min_elongation: float = MIN_ELONGATION,
     image: tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]] | None = None,
     origin: tuple[int, int] = (0, 0),
 ) -> int:

@@ -58,6 +58,14 @@ def test_elongated_faint_detection_next_to_a_bright_source_is_fake_and_a_point_s
     assert table["components"][2][0]["sourcenessId"] == 1
 
 
+@pytest.mark.parametrize(("axis_ratio", "fake"), [(1.2, False), (1.4, True)])
+def test_a_faint_neighbour_is_beam_shaped_below_an_axis_ratio_of_1_3(axis_ratio: float, fake: bool) -> None:
+    # a sidelobe measured at S/N 6-8 fits with axis ratios of 1.3-1.5 as often as above (noise rounds it)
+    table = _table([(1.0, [_component(100, 100, 1.0)]), (0.03, [_component(120, 100, 0.03, axis_ratio=axis_ratio)])])
+    assert _flag(table) == int(fake)
+    assert bool(table["sourcenessId"][1] == FAKE) == fake
+
+
 def test_a_fitted_peak_above_the_island_pixels_does_not_hide_an_artefact() -> None:
     # A point-source fit of two crossing sidelobes overshoots: fitted peak 8 % of the bright source, while no
     # pixel of the island is above 5 %. The island's pixels bound the brightness used in the ratio test.
