@@ -7,8 +7,10 @@ maximum of its neighbourhood inside the island for the smallest of ``peak_kernel
 threshold; :mod:`science.extract.starts`), brightest first. The
 background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0),
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
-±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit``; a fit that ends on a bound is retried up to
-``nretries`` times with the bounds widened by ``(1+n)·0.1·0.5·|max − min|``.
+±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
+:class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
+with the bounds widened by ``(1+n)·0.1·0.5·|max − min|``. caesar pre-fits with amplitude and centre fixed,
+then fits with bounds around the pre-fit values; one fit with bounds around the start values stands in.
 
 Start values: one peak → amplitude = peak, centre = flux-weighted centroid, σ and θ from the pixel
 moments; the moments of an island cut at the merge threshold underestimate σ, so they are corrected for
@@ -35,7 +37,7 @@ from science.extract.components import ComponentGeometry, component_records, com
 from science.extract.gaussian import NPAR, FitOutcome
 from science.extract.islands import IslandPixels
 from science.extract.solving import Start, retry, solve, take
-from science.extract.starts import Seeds, beam_starts, island_seeds, moment_starts
+from science.extract.starts import FitLimits, Seeds, beam_starts, island_seeds, moment_starts
 from science.image import FWHM_TO_SIGMA, Beam
 
 __all__ = ["GaussianFitter"]
@@ -63,8 +65,13 @@ class GaussianFitter:
         Centre bound in pixels (``fit-poslimit``, 3).
     theta_limit
         θ bound in degrees (``fit-thetalimit``, 90).
+    unbounded
+        Parameter groups fitted without bounds (``ampl``, ``pos``, ``sigma``, ``theta``: caesar
+        ``fit-noampllimits``, ``fit-noposlimits``, ``fit-nosigmalimits``, ``fit-nothetalimits``).
+    fix_sigma, fix_theta
+        Hold σ / θ at their start values (``fit-fixsigma``, ``fit-fixtheta``).
     chi2_cut
-        Reduced χ² below which a converged fit is HQ (``fit-chi2cut``, 5).
+        Reduced χ² below which a converged fit is HQ (``fit-chi2cut``, 5; None: no χ² cut, ``fit-nochi2cut``).
     nretries
         Retries with widened bounds (``fit-nretries``, 10; 0 = ``fit-noretry``).
     peak_zthr
@@ -98,7 +105,10 @@ class GaussianFitter:
         sigma_limit: float = 0.3,
         pos_limit: float = 3.0,
         theta_limit: float = 90.0,
-        chi2_cut: float = 5.0,
+        unbounded: frozenset[str] = frozenset(),
+        fix_sigma: bool = False,
+        fix_theta: bool = False,
+        chi2_cut: float | None = 5.0,
         nretries: int = 10,
         peak_zthr: float = 1.0,
         peak_kernels: tuple[int, ...] = (3, 5, 7),
@@ -114,15 +124,22 @@ class GaussianFitter:
             raise ParameterError(f"peak kernels must be positive odd sizes, got {peak_kernels!r}")
         if peak_multiplicity == 0 or peak_multiplicity < -1 or peak_shift_tol < 0:
             raise ParameterError("need peak_multiplicity −1 or ≥ 1 and peak_shift_tol ≥ 0")
-        if min(ampl_limit, sigma_limit, pos_limit, theta_limit, chi2_cut) <= 0:
+        if min(ampl_limit, sigma_limit, pos_limit, theta_limit, 1.0 if chi2_cut is None else chi2_cut) <= 0:
             raise ParameterError("fit limits and chi2_cut must be positive")
+        if not unbounded <= {"ampl", "pos", "sigma", "theta"}:
+            raise ParameterError(f"unknown parameter groups {sorted(unbounded)!r}: ampl, pos, sigma, theta")
         self.max_components = int(max_components)
         self.max_nbeams = float(max_nbeams)
-        self.ampl_limit = float(ampl_limit)
-        self.sigma_limit = float(sigma_limit)
-        self.pos_limit = float(pos_limit)
-        self.theta_limit = math.radians(theta_limit)
-        self.chi2_cut = float(chi2_cut)
+        self.limits = FitLimits(
+            float(ampl_limit),
+            float(pos_limit),
+            float(sigma_limit),
+            math.radians(theta_limit),
+            frozenset(unbounded),
+            bool(fix_sigma),
+            bool(fix_theta),
+        )
+        self.chi2_cut = None if chi2_cut is None else float(chi2_cut)
         self.nretries = int(nretries)
         self.peak_zthr = float(peak_zthr)
         self.peak_kernels = tuple(int(k) for k in peak_kernels)
@@ -137,8 +154,7 @@ class GaussianFitter:
     def __repr__(self) -> str:
         return (
             f"GaussianFitter(max_components={self.max_components}, max_nbeams={self.max_nbeams}, "
-            f"ampl_limit={self.ampl_limit}, sigma_limit={self.sigma_limit}, pos_limit={self.pos_limit}, "
-            f"theta_limit={math.degrees(self.theta_limit)}, chi2_cut={self.chi2_cut}, nretries={self.nretries})"
+            f"limits={self.limits!r}, chi2_cut={self.chi2_cut}, nretries={self.nretries})"
         )
 
     # ------------------------------------------------------------------ seeds and starts
@@ -172,18 +188,7 @@ class GaussianFitter:
         counts = seeds.count()
         single = moment_starts(islands, beam)
         p0s = [single[g] if counts[g] == 1 else beam_starts(seeds, g, beam) for g in range(len(islands))]
-        comp = np.concatenate(p0s).reshape(-1, NPAR)
-        spread = np.column_stack(
-            [
-                comp[:, 0] * self.ampl_limit,
-                np.full(len(comp), self.pos_limit),
-                np.full(len(comp), self.pos_limit),
-                comp[:, 3] * self.sigma_limit,
-                comp[:, 4] * self.sigma_limit,
-                np.full(len(comp), self.theta_limit),
-            ]
-        )
-        lo, hi = (comp - spread).ravel(), (comp + spread).ravel()
+        lo, hi = (b.ravel() for b in self.limits.bounds(np.concatenate(p0s).reshape(-1, NPAR)))
         out, at = [], 0
         for p0 in p0s:
             out.append(Start(p0, lo[at : at + p0.size], hi[at : at + p0.size]))
@@ -319,7 +324,7 @@ class GaussianFitter:
         if bool(outcome.at_bound[0]) or not bool(outcome.cov_ok[0]):
             return 1
         ndf = max(ndata - outcome.params.shape[1], 1)
-        return 3 if float(outcome.chi2[0]) / ndf < self.chi2_cut else 2
+        return 3 if self.chi2_cut is None or float(outcome.chi2[0]) / ndf < self.chi2_cut else 2
 
     def fit_table(
         self,

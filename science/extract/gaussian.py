@@ -109,8 +109,12 @@ def gaussian_jacobian(params: F64, x: F64, y: F64) -> F64:
 
 
 def _at_bound(params: F64, lo: F64, hi: F64, free: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
-    tol = 1e-6 * np.maximum(hi - lo, 1e-12)
-    hit = np.asarray((params - lo <= tol) | (hi - params <= tol), dtype=bool)
+    """Fits with a parameter on a finite bound (an unbounded side, ±inf, is never reached)."""
+    span = hi - lo
+    tol = 1e-6 * np.maximum(np.where(np.isfinite(span), span, np.abs(params)), 1e-12)
+    low = np.isfinite(lo) & (params - lo <= tol)
+    high = np.isfinite(hi) & (hi - params <= tol)
+    hit = np.asarray(low | high, dtype=bool)
     if free is not None:
         hit = hit & free
     result: npt.NDArray[np.bool_] = np.asarray(hit.any(axis=-1), dtype=bool)
@@ -316,7 +320,7 @@ def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) 
     Parameters
     ----------
     p0, lo, hi
-        ``(6k,)`` start values and bounds.
+        ``(6k,)`` start values and bounds (±inf: unbounded; ``lo == hi``: fixed at that value).
     x, y, data
         ``(N,)`` island pixels.
     sigma
@@ -329,24 +333,35 @@ def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) 
     """
     from scipy.optimize import least_squares  # imported on first use: most images never need it
 
-    start = np.clip(p0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
+    free = hi > lo
+    span = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+    full = np.where(free, np.clip(p0, lo + 1e-9 * span, hi - 1e-9 * span), lo)
 
-    def resid(p: F64) -> F64:
-        out: F64 = (gaussian_model(p, x, y) - data) / sigma
+    def params(q: F64) -> F64:
+        out = full.copy()
+        out[free] = q
         return out
 
-    def jac(p: F64) -> F64:
-        out: F64 = gaussian_jacobian(p, x, y) / sigma
+    def resid(q: F64) -> F64:
+        out: F64 = (gaussian_model(params(q), x, y) - data) / sigma
         return out
 
-    res = least_squares(resid, start, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", max_nfev=2000)
-    jtj = res.jac.T @ res.jac
-    cov, cov_ok = _covariance(jtj[None] * sigma**2, np.array([sigma]))
+    def jac(q: F64) -> F64:
+        out: F64 = gaussian_jacobian(params(q), x, y)[:, free] / sigma
+        return out
+
+    res = least_squares(
+        resid, full[free], jac=jac, bounds=(lo[free], hi[free]), method="trf", x_scale="jac", max_nfev=2000
+    )
+    jtj = np.zeros((p0.size, p0.size))
+    jtj[np.ix_(free, free)] = res.jac.T @ res.jac
+    cov, cov_ok = _covariance(jtj[None] * sigma**2, np.array([sigma]), free[None])
+    best = params(res.x)
     return FitOutcome(
-        res.x[None],
+        best[None],
         cov,
         np.array([2.0 * res.cost]),
         np.array([res.status > 0]),
-        _at_bound(res.x[None], lo[None], hi[None]),
+        _at_bound(best[None], lo[None], hi[None], free[None]),
         cov_ok,
     )

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from science.errors import ParameterError
 from science.extract.estimators import BkgEstimator
-from science.extract.params_after import OutputParams, ResidualParams, SelectionParams
+from science.extract.params_after import FitBoundParams, OutputParams, ResidualParams, SelectionParams
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -28,7 +28,7 @@ EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SAL
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
-class ExtractionParams(SelectionParams, ResidualParams, OutputParams):
+class ExtractionParams(SelectionParams, FitBoundParams, ResidualParams, OutputParams):
     """Compact-source extraction parameters; defaults are caesar-rest's effective (wrapper) defaults.
 
     Unknown keys are rejected (``extra="forbid"``); instances are immutable and hashable.
@@ -301,7 +301,8 @@ class ExtractionParams(SelectionParams, ResidualParams, OutputParams):
             sigma_limit=self.fit_sigmalimit,
             pos_limit=self.fit_poslimit,
             theta_limit=self.fit_thetalimit,
-            chi2_cut=self.fit_chi2cut,
+            chi2_cut=None if self.fit_nochi2cut else self.fit_chi2cut,
+            **self.fit_bounds(),
             nretries=0 if self.fit_noretry else self.fit_nretries,
             peak_zthr=self.fit_peakzthrmin,
             peak_kernels=tuple(range(self.fit_peakminkern, self.fit_peakmaxkern + 1, 2)),

@@ -1,5 +1,5 @@
-"""Parameters of the stages after the compact search (caesar's source selection and residual map) and of
-the region files.
+"""Parameters of the stages after the compact search (caesar's source selection, fit bounds and residual
+map) and of the region files.
 
 Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
 switch field ``X`` off), kept apart so that each parameter module stays readable.
@@ -18,10 +18,38 @@ if TYPE_CHECKING:
     from science.extract.selection import SourceSelection
     from science.io.sky_regions import SkyRegions
 
-__all__ = ["REMOVED_SOURCE_TYPES", "OutputParams", "ResidualParams", "SelectionParams"]
+__all__ = ["REMOVED_SOURCE_TYPES", "FitBoundParams", "OutputParams", "ResidualParams", "SelectionParams"]
 
 #: caesar ``res-removedsourcetype`` values by name, with caesar's numbers.
 REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
+
+
+class FitBoundParams(BaseModel):
+    """caesar's switches of the Gaussian fit's parameter bounds and quality cut."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fit_noampllimits: bool = Field(False, description="Fit amplitudes without bounds (fit-noampllimits).")
+    fit_noposlimits: bool = Field(False, description="Fit centres without bounds (fit-noposlimits).")
+    fit_nosigmalimits: bool = Field(False, description="Fit sigmas without bounds, kept >= 0 (fit-nosigmalimits).")
+    fit_nothetalimits: bool = Field(False, description="Fit angles without bounds (fit-nothetalimits).")
+    fit_fixsigma: bool = Field(False, description="Hold sigmas at their start values (fit-fixsigma).")
+    fit_fixtheta: bool = Field(False, description="Hold angles at their start values (fit-fixtheta).")
+    fit_nochi2cut: bool = Field(False, description="No reduced-chi2 cut in the fit quality (fit-nochi2cut).")
+
+    def fit_bounds(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`science.extract.fitting.GaussianFitter` for these switches."""
+        flags = {
+            "ampl": self.fit_noampllimits,
+            "pos": self.fit_noposlimits,
+            "sigma": self.fit_nosigmalimits,
+            "theta": self.fit_nothetalimits,
+        }
+        return {
+            "unbounded": frozenset(group for group, on in flags.items() if on),
+            "fix_sigma": self.fit_fixsigma,
+            "fix_theta": self.fit_fixtheta,
+        }
 
 
 class SelectionParams(BaseModel):

@@ -12,12 +12,15 @@ moments of the positive pixels, corrected for the truncation at the island's edg
 below the beam; several peaks → amplitude = peak value, centre = peak pixel, σ and θ of the beam.
 
 Everything is computed on the islands' pixels concatenated: segment sums for the moments, and one
-maximum filter per group of islands whose bounding boxes fit the same padded square.
+maximum filter per group of islands whose bounding boxes fit the same padded square. Bounds around the
+start values: :class:`FitLimits`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +28,7 @@ from scipy import ndimage
 
 from science.extract.islands import IslandPixels
 
-__all__ = ["Seeds", "beam_starts", "island_seeds", "moment_starts"]
+__all__ = ["SIGMA_FLOOR", "FitLimits", "Seeds", "beam_starts", "island_seeds", "moment_starts"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -197,3 +200,48 @@ def beam_starts(seeds: Seeds, g: int, beam: tuple[float, float, float]) -> F64:
     out[:, 3:] = beam
     flat: F64 = out.ravel()
     return flat
+
+
+@dataclass(frozen=True)
+class FitLimits:
+    """caesar's parameter bounds around the start values: amplitude ±``ampl`` (relative), centre ±``pos`` px,
+    σ ±``sigma`` (relative), θ ±``theta`` (radians); the groups named in ``unbounded`` (``ampl``, ``pos``,
+    ``sigma``, ``theta``: caesar's ``fit-no<group>limits``) are free (σ kept ≥ :data:`SIGMA_FLOOR`), and ``fix_sigma`` /
+    ``fix_theta`` hold σ / θ at their start values (``fit-fixsigma``, ``fit-fixtheta``)."""
+
+    ampl: float = 0.3
+    pos: float = 3.0
+    sigma: float = 0.3
+    theta: float = math.pi / 2
+    unbounded: frozenset[str] = frozenset()
+    fix_sigma: bool = False
+    fix_theta: bool = False
+
+    def bounds(self, comp: F64) -> tuple[F64, F64]:
+        """``(lo, hi)`` of components ``(n, 6)`` of start values, same shape."""
+        spread = np.column_stack(
+            [
+                comp[:, 0] * self.ampl,
+                np.full(len(comp), self.pos),
+                np.full(len(comp), self.pos),
+                comp[:, 3] * self.sigma,
+                comp[:, 4] * self.sigma,
+                np.full(len(comp), self.theta),
+            ]
+        )
+        lo, hi = comp - spread, comp + spread
+        for group in self.unbounded:
+            cols = _GROUPS[group]
+            lo[:, cols] = SIGMA_FLOOR if group == "sigma" else -np.inf
+            hi[:, cols] = np.inf
+        if self.fix_sigma:
+            lo[:, 3:5] = hi[:, 3:5] = comp[:, 3:5]
+        if self.fix_theta:
+            lo[:, 5] = hi[:, 5] = comp[:, 5]
+        return lo, hi
+
+
+#: Smallest σ (px) of a fit without σ bounds (a zero σ divides by zero).
+SIGMA_FLOOR = 0.01
+#: Parameter columns of each bound group.
+_GROUPS = {"ampl": [0], "pos": [1, 2], "sigma": [3, 4], "theta": [5]}
