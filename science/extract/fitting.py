@@ -9,7 +9,7 @@ background-subtracted island pixels are fitted with a sum of elliptical Gaussian
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
 :class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
-with the bounds widened by ``(1+n)·0.1·0.5·|max − min|``. caesar pre-fits with amplitude and centre fixed,
+with the bounds widened by ``(1+n)·bound_step·0.5·|max − min|``. caesar pre-fits with amplitude and centre fixed,
 then fits with bounds around the pre-fit values; one fit with bounds around the start values stands in.
 
 Start values: one peak → amplitude = peak, centre = flux-weighted centroid, σ and θ from the pixel
@@ -70,6 +70,8 @@ class GaussianFitter:
         ``fit-noampllimits``, ``fit-noposlimits``, ``fit-nosigmalimits``, ``fit-nothetalimits``).
     fix_sigma, fix_theta
         Hold σ / θ at their start values (``fit-fixsigma``, ``fit-fixtheta``).
+    bound_step
+        Step of the bound widening on each retry (``fit-parboundincreasestep``, 0.1).
     chi2_cut
         Reduced χ² below which a converged fit is HQ (``fit-chi2cut``, 5; None: no χ² cut, ``fit-nochi2cut``).
     nretries
@@ -108,6 +110,7 @@ class GaussianFitter:
         unbounded: frozenset[str] = frozenset(),
         fix_sigma: bool = False,
         fix_theta: bool = False,
+        bound_step: float = 0.1,
         chi2_cut: float | None = 5.0,
         nretries: int = 10,
         peak_zthr: float = 1.0,
@@ -124,7 +127,7 @@ class GaussianFitter:
             raise ParameterError(f"peak kernels must be positive odd sizes, got {peak_kernels!r}")
         if peak_multiplicity == 0 or peak_multiplicity < -1 or peak_shift_tol < 0:
             raise ParameterError("need peak_multiplicity −1 or ≥ 1 and peak_shift_tol ≥ 0")
-        if min(ampl_limit, sigma_limit, pos_limit, theta_limit, 1.0 if chi2_cut is None else chi2_cut) <= 0:
+        if min(ampl_limit, sigma_limit, pos_limit, theta_limit, bound_step, 1.0 if chi2_cut is None else chi2_cut) <= 0:
             raise ParameterError("fit limits and chi2_cut must be positive")
         if not unbounded <= {"ampl", "pos", "sigma", "theta"}:
             raise ParameterError(f"unknown parameter groups {sorted(unbounded)!r}: ampl, pos, sigma, theta")
@@ -138,6 +141,7 @@ class GaussianFitter:
             frozenset(unbounded),
             bool(fix_sigma),
             bool(fix_theta),
+            float(bound_step),
         )
         self.chi2_cut = None if chi2_cut is None else float(chi2_cut)
         self.nretries = int(nretries)
@@ -214,7 +218,7 @@ class GaussianFitter:
             sts = [starts[i] for i in chunk]
             p0 = np.stack([s.p0 for s in sts])
             out = solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
-            out = retry(out, sts, group, self.nretries)
+            out = retry(out, sts, group, self.nretries, self.limits.step)
             outcomes = [take(out, j) for j in range(len(chunk))]
             ncomp = sts[0].p0.size // NPAR
             failed = np.flatnonzero(self._faint(out, group))
@@ -255,7 +259,7 @@ class GaussianFitter:
         out = solve(
             islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
         )
-        out = retry(out, sts, islands, self.nretries)
+        out = retry(out, sts, islands, self.nretries, self.limits.step)
         found: list[FitOutcome | None] = [None] * len(islands)
         still = []
         faint = self._faint(out, islands) & (ncomp > 1)
@@ -309,7 +313,7 @@ class GaussianFitter:
             out = solve(
                 group, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
             )
-            out = retry(out, sts, group, self.nretries)
+            out = retry(out, sts, group, self.nretries, self.limits.step)
             for k, j in enumerate(chunk):
                 done[j] = (take(out, k), done[j][1])
 

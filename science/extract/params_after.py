@@ -36,6 +36,9 @@ class FitBoundParams(BaseModel):
     fit_fixsigma: bool = Field(False, description="Hold sigmas at their start values (fit-fixsigma).")
     fit_fixtheta: bool = Field(False, description="Hold angles at their start values (fit-fixtheta).")
     fit_nochi2cut: bool = Field(False, description="No reduced-chi2 cut in the fit quality (fit-nochi2cut).")
+    fit_parboundincreasestep: float = Field(
+        0.1, gt=0, description="Bound widening step of each fit retry (fit-parboundincreasestep)."
+    )
 
     def fit_bounds(self) -> dict[str, Any]:
         """Keyword arguments of :class:`science.extract.fitting.GaussianFitter` for these switches."""
@@ -49,6 +52,7 @@ class FitBoundParams(BaseModel):
             "unbounded": frozenset(group for group, on in flags.items() if on),
             "fix_sigma": self.fit_fixsigma,
             "fix_theta": self.fit_fixtheta,
+            "bound_step": self.fit_parboundincreasestep,
         }
 
 

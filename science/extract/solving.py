@@ -47,9 +47,12 @@ def solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
     return out
 
 
-def retry(outcome: FitOutcome, starts: list[Start], islands: list[IslandPixels], nretries: int) -> FitOutcome:
-    """Refit islands ending on a bound with bounds widened by ``(1+n)·0.1·0.5·|max−min|``, up to ``nretries``
-    times, while widening still frees fits (a batch of equal component counts)."""
+def retry(
+    outcome: FitOutcome, starts: list[Start], islands: list[IslandPixels], nretries: int, step: float = 0.1
+) -> FitOutcome:
+    """Refit islands ending on a bound with bounds widened by ``(1+n)·step·0.5·|max−min|`` (caesar
+    ``fit-parboundincreasestep``, 0.1), up to ``nretries`` times, while widening still frees fits (a batch of
+    equal component counts)."""
     params, cov, chi2 = outcome.params.copy(), outcome.cov.copy(), outcome.chi2.copy()
     conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
     lo = np.stack([s.lo for s in starts])
@@ -60,7 +63,7 @@ def retry(outcome: FitOutcome, starts: list[Start], islands: list[IslandPixels],
         if todo.size == 0 or todo.size >= previous:
             break  # nothing on a bound, or widening no longer frees any fit
         previous = todo.size
-        widen = (1 + n) * 0.1 * 0.5 * np.abs(hi[todo] - lo[todo])
+        widen = (1 + n) * step * 0.5 * np.abs(hi[todo] - lo[todo])
         lo[todo] -= widen
         hi[todo] += widen
         amp_cols = slice(0, None, NPAR)

@@ -216,6 +216,8 @@ class FitLimits:
     unbounded: frozenset[str] = frozenset()
     fix_sigma: bool = False
     fix_theta: bool = False
+    #: Step of the bound widening of each retry (``fit-parboundincreasestep``).
+    step: float = 0.1
 
     def bounds(self, comp: F64) -> tuple[F64, F64]:
         """``(lo, hi)`` of components ``(n, 6)`` of start values, same shape."""

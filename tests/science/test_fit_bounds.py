@@ -113,3 +113,20 @@ def test_caesar_rest_option_names_set_the_switches() -> None:
 def test_unknown_parameter_groups_are_refused() -> None:
     with pytest.raises(ParameterError, match="unknown parameter groups"):
         GaussianFitter(unbounded=frozenset({"offset"}))
+
+
+def test_the_bound_step_sets_how_far_each_retry_widens() -> None:
+    from science.extract.solving import Start, retry, solve
+
+    truth = np.array([1.0, 12.0, 12.0, *BEAM_SIGMA])
+    isl = _island(truth, size=25, cut=0.05)
+    p0 = truth * np.array([0.5, 1, 1, 1, 1, 1])
+    lo, hi = FitLimits().bounds(p0[None])
+    start = Start(p0, lo[0], hi[0])
+    first = solve([isl], p0[None], lo, hi)
+    assert first.at_bound[0] and first.params[0][0] == pytest.approx(0.65)
+    small = retry(first, [start], [isl], 1, step=0.1)  # amplitude bound 0.65 -> 0.665: still on it
+    large = retry(first, [start], [isl], 1, step=10.0)  # -> 2.15: free
+    assert small.at_bound[0] and small.params[0][0] == pytest.approx(0.665)
+    assert not large.at_bound[0] and large.params[0][0] == pytest.approx(1.0, abs=1e-4)
+    assert ExtractionParams.parse({"fit-parboundincreasestep": 0.5}).gaussian_fitter().limits.step == 0.5
