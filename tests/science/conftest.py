@@ -1,14 +1,21 @@
-"""Shared fixtures for the science tests: small WCS, FITS files written through astropy directly."""
+"""Shared fixtures for the science tests: small WCS, FITS files written through astropy directly, noiseless
+Gaussian islands."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from science.extract.gaussian import gaussian_model
+from science.extract.islands import IslandPixels
 from science.simulate import make_sim_wcs
+
+#: (σ_maj, σ_min, θ) in pixels and radians of a 4-pixel FWHM round beam.
+BEAM_SIGMA = (4.0 / 2.3548, 4.0 / 2.3548, math.pi / 2)
 
 
 def fits_header(shape: tuple[int, int], *, beam: bool = True, bunit: str | None = "Jy/beam") -> fits.Header:
@@ -21,6 +28,16 @@ def fits_header(shape: tuple[int, int], *, beam: bool = True, bunit: str | None 
         header["BMIN"] = 8.0 / 3600.0
         header["BPA"] = 0.0
     return header
+
+
+def gaussian_island(params: np.ndarray, size: int = 25, cut: float = 0.05) -> IslandPixels:
+    """A noiseless island: the pixels of a ``size²`` image of Gaussians ``params`` above ``cut`` × the peak
+    (rms 0.01)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    value = gaussian_model(params, xx.ravel(), yy.ravel())
+    keep = value >= cut * value.max()
+    ones = np.ones(int(keep.sum()))
+    return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], ones * 0.01, value[keep] / 0.01)
 
 
 @pytest.fixture

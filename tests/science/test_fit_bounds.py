@@ -14,16 +14,11 @@ from science.extract.fitting import GaussianFitter
 from science.extract.gaussian import fit_one, fit_ragged, gaussian_model
 from science.extract.islands import IslandPixels
 from science.extract.starts import SIGMA_FLOOR, FitLimits
+from tests.science.conftest import BEAM_SIGMA, gaussian_island
 
-BEAM_SIGMA = (4.0 / 2.3548, 4.0 / 2.3548, math.pi / 2)
 
-
-def _island(params: np.ndarray, size: int = 30, cut: float = 0.03) -> IslandPixels:
-    yy, xx = np.mgrid[0:size, 0:size].astype(float)
-    value = gaussian_model(params, xx.ravel(), yy.ravel())
-    keep = value >= cut * value.max()
-    ones = np.ones(int(keep.sum()))
-    return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], ones * 0.01, value[keep] / 0.01)
+def _big_island(params: np.ndarray, size: int = 30, cut: float = 0.03) -> IslandPixels:
+    return gaussian_island(params, size, cut)
 
 
 def test_limits_free_or_fix_the_named_parameter_groups() -> None:
@@ -40,7 +35,7 @@ def test_limits_free_or_fix_the_named_parameter_groups() -> None:
 
 def test_solvers_fit_with_unbounded_and_fixed_parameters() -> None:
     truth = np.array([1.0, 12.3, 11.7, 2.2, 1.6, 0.4])
-    isl = _island(truth)
+    isl = _big_island(truth)
     p0 = truth * np.array([0.5, 1, 1, 1.4, 0.7, 1]) + np.array([0, 2.0, -1.5, 0, 0, 0.3])
     lo, hi = FitLimits(unbounded=frozenset({"ampl", "pos", "sigma", "theta"})).bounds(p0[None])
     lo, hi = lo[0], hi[0]
@@ -64,7 +59,7 @@ def test_solvers_fit_with_unbounded_and_fixed_parameters() -> None:
 
 def test_fixed_sigma_and_theta_stay_at_their_start_values() -> None:
     truth = np.array([0.5, 15.0, 15.0, 3.0, 2.0, 0.3])
-    isl = _island(truth)
+    isl = _big_island(truth)
     fitter = GaussianFitter(fix_sigma=True, fix_theta=True, fix_unresolved=False)
     start = fitter.start(isl, BEAM_SIGMA)
     ((outcome, _),) = fitter.fit_islands([isl], BEAM_SIGMA)
@@ -74,7 +69,7 @@ def test_fixed_sigma_and_theta_stay_at_their_start_values() -> None:
 
 
 def test_the_fitter_starts_with_its_limits() -> None:
-    isl = _island(np.array([0.5, 15.0, 15.0, 3.0, 2.0, 0.3]))
+    isl = _big_island(np.array([0.5, 15.0, 15.0, 3.0, 2.0, 0.3]))
     start = GaussianFitter(unbounded=frozenset({"ampl"}), fix_theta=True).start(isl, BEAM_SIGMA)
     assert start.lo[0] == -np.inf and start.hi[0] == np.inf
     assert start.lo[5] == start.hi[5] == start.p0[5]
@@ -83,7 +78,7 @@ def test_the_fitter_starts_with_its_limits() -> None:
 
 def test_no_chi2_cut_makes_a_converged_poor_fit_high_quality() -> None:
     truth = np.array([1.0, 12.0, 12.0, *BEAM_SIGMA])
-    base = _island(truth, size=25, cut=0.05)
+    base = _big_island(truth, size=25, cut=0.05)
     ring = IslandPixels(base.x, base.y, base.value + 0.05 * np.sin(base.x * 3), base.rms, base.z)
     strict, loose = GaussianFitter(fix_unresolved=False), GaussianFitter(fix_unresolved=False, chi2_cut=None)
     ((outcome, _),) = loose.fit_islands([ring], BEAM_SIGMA)
@@ -119,7 +114,7 @@ def test_the_bound_step_sets_how_far_each_retry_widens() -> None:
     from science.extract.solving import Start, retry, solve
 
     truth = np.array([1.0, 12.0, 12.0, *BEAM_SIGMA])
-    isl = _island(truth, size=25, cut=0.05)
+    isl = _big_island(truth, size=25, cut=0.05)
     p0 = truth * np.array([0.5, 1, 1, 1, 1, 1])
     lo, hi = FitLimits().bounds(p0[None])
     start = Start(p0, lo[0], hi[0])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -14,16 +12,7 @@ from science.extract.gaussian import fit_one, fit_ragged, gaussian_jacobian, gau
 from science.extract.islands import IslandPixels
 from science.match import match_to_truth
 from science.simulate import simulate_image
-
-BEAM_SIGMA = (4.0 / 2.3548, 4.0 / 2.3548, math.pi / 2)
-
-
-def _island(params: np.ndarray, size: int = 25, cut: float = 0.05) -> IslandPixels:
-    yy, xx = np.mgrid[0:size, 0:size].astype(float)
-    value = gaussian_model(params, xx.ravel(), yy.ravel())
-    keep = value >= cut * value.max()
-    ones = np.ones(int(keep.sum()))
-    return IslandPixels(xx.ravel()[keep], yy.ravel()[keep], value[keep], ones * 0.01, value[keep] / 0.01)
+from tests.science.conftest import BEAM_SIGMA, gaussian_island
 
 
 def test_jacobian_matches_finite_differences() -> None:
@@ -38,7 +27,7 @@ def test_jacobian_matches_finite_differences() -> None:
 
 def test_batch_and_least_squares_recover_a_noiseless_gaussian() -> None:
     truth = np.array([1.0, 12.3, 11.7, 2.2, 1.6, 0.4])
-    isl = _island(truth)
+    isl = gaussian_island(truth)
     p0 = truth * np.array([0.9, 1, 1, 1.1, 0.9, 1]) + np.array([0, 0.4, -0.3, 0, 0, 0.2])
     lo, hi = p0 - np.array([0.3, 3, 3, 0.6, 0.5, 1.5]), p0 + np.array([0.3, 3, 3, 0.6, 0.5, 1.5])
     batch = fit_ragged(p0[None], lo[None], hi[None], isl.x, isl.y, isl.value, np.array([len(isl.x)]), np.array([0.01]))
@@ -50,7 +39,7 @@ def test_batch_and_least_squares_recover_a_noiseless_gaussian() -> None:
 
 def test_two_blended_peaks_are_deblended_into_two_components() -> None:
     truth = np.array([1.0, 10.0, 12.0, *BEAM_SIGMA, 0.5, 17.0, 12.5, *BEAM_SIGMA])
-    isl = _island(truth, size=30)
+    isl = gaussian_island(truth, size=30)
     fitter = GaussianFitter()
     assert len(fitter.peaks(isl)) == 2
     ((outcome, _),) = fitter.fit_islands([isl], BEAM_SIGMA)
@@ -62,14 +51,14 @@ def test_two_blended_peaks_are_deblended_into_two_components() -> None:
 
 def test_max_components_caps_the_deblending() -> None:
     truth = np.concatenate([[1.0 - 0.1 * k, 6.0 + 8 * k, 10.0, *BEAM_SIGMA] for k in range(4)])
-    isl = _island(truth, size=40, cut=0.02)
+    isl = gaussian_island(truth, size=40, cut=0.02)
     assert len(GaussianFitter(max_components=3).peaks(isl)) == 3
     assert len(GaussianFitter(max_components=1).peaks(isl)) == 1
 
 
 def test_fit_quality_flags() -> None:
     truth = np.array([1.0, 12.0, 12.0, *BEAM_SIGMA])
-    isl = _island(truth)
+    isl = gaussian_island(truth)
     fitter = GaussianFitter()
     ((good, _),) = fitter.fit_islands([isl], BEAM_SIGMA)
     assert fitter.quality(good, len(isl.x)) == 3
@@ -80,7 +69,7 @@ def test_fit_quality_flags() -> None:
 
 def test_resolved_source_keeps_its_size_and_flux() -> None:
     truth = np.array([0.5, 15.0, 15.0, 3.0, 2.0, 0.3])
-    isl = _island(truth, size=30, cut=0.03)
+    isl = gaussian_island(truth, size=30, cut=0.03)
     ((outcome, _),) = GaussianFitter().fit_islands([isl], BEAM_SIGMA)
     np.testing.assert_allclose(outcome.params[0][3:5], [3.0, 2.0], rtol=1e-3)
 
@@ -145,7 +134,7 @@ def test_ragged_batch_fits_each_island_as_if_alone() -> None:
     islands, starts = [], []
     for size in (9, 25, 41):
         truth = np.array([1.0, size / 2 + 0.3, size / 2 - 0.2, 1.8, 1.3, 0.5])
-        isl = _island(truth, size=size, cut=0.1)
+        isl = gaussian_island(truth, size=size, cut=0.1)
         noisy = isl.value + rng.normal(0, 0.01, isl.value.size)
         islands.append((isl.x, isl.y, noisy))
         p0 = truth * np.array([0.8, 1, 1, 1.2, 0.9, 1]) + np.array([0, 0.5, -0.4, 0, 0, 0.3])
