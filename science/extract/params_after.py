@@ -126,12 +126,17 @@ class ResidualParams(BaseModel):
     res_removedsourcetype: str = Field(
         "POINT-LIKE", description="Residual: type removed below res-zhighthr: ALL, COMPACT, POINT-LIKE or EXTENDED."
     )
+    res_removenested: bool = Field(
+        False, description="Residual: below res-zhighthr, remove a source's nested sources, not the source."
+    )
 
     def residual_map(self) -> ResidualMap:
         """The configured :class:`ResidualMap` (used when ``computeresiduals``)."""
         from science.extract.residual import ResidualMap
 
-        return ResidualMap(self.res_zthr, self.res_zhighthr, self.dilatekernsize, self.res_removedsourcetype)
+        return ResidualMap(
+            self.res_zthr, self.res_zhighthr, self.dilatekernsize, self.res_removedsourcetype, self.res_removenested
+        )
 
     @field_validator("res_removedsourcetype", mode="before")
     @classmethod

@@ -5,9 +5,11 @@ the significance of its seed (brightest) pixel is above ``res-zthr`` and either 
 the type ``res-removedsourcetype`` (POINT-LIKE by default: sources :mod:`science.extract.selection` tagged;
 caesar compares the morphology id, so ``COMPACT`` does not take POINT-LIKE ones; ``ALL`` takes every one). Its pixels, dilated by an elliptical kernel of
 ``dilatekernsize`` pixels (OpenCV ``MORPH_ELLIPSE``), take the background level map's values (caesar's
-default ``residualModel`` 1, not randomised). caesar then runs the extended-source search on this map.
-Not implemented: removal of nested sources only (``res-removenested``), the background of a box around each
-source (``res-bkgaroundsource``) and fitted-model subtraction (``res-pssubtractionmethod`` FITMODEL).
+default ``residualModel`` 1, not randomised). With ``res-removenested``, a source below ``res-zhighthr``
+that has nested sources keeps its own pixels and loses those of its nested sources of the removed type
+(every one with ``ALL``; caesar checks no significance for them). caesar then runs the extended-source
+search on this map. Not implemented: the background of a box around each source (``res-bkgaroundsource``)
+and fitted-model subtraction (``res-pssubtractionmethod`` FITMODEL).
 """
 
 from __future__ import annotations
@@ -53,14 +55,33 @@ class ResidualMap:
     zhighthr: float = 10.0  # (res-zhighthr)
     kernel_size: int = 9  # (dilatekernsize)
     source_type: str = "POINT-LIKE"  # (res-removedsourcetype)
+    remove_nested: bool = False  # (res-removenested)
 
     def removed(self, table: Table) -> npt.NDArray[np.bool_]:
-        """Which islands of ``table`` are replaced (from their peak significance ``zmax`` and ``morphId``)."""
+        """Which islands of ``table`` are replaced whole (from their peak significance ``zmax``, ``morphId``
+        and, with ``remove_nested``, whether they have nested sources)."""
         z = np.abs(np.asarray(table["zmax"], float))
         types = _TYPES[self.source_type]
         selected = np.ones(len(table), bool) if types is None else np.isin(np.asarray(table["morphId"]), types)
-        out: npt.NDArray[np.bool_] = (z > self.zthr) & ((z > self.zhighthr) | selected)
+        out: npt.NDArray[np.bool_] = (z > self.zthr) & ((z > self.zhighthr) | (selected & ~self._to_nested(table)))
         return out
+
+    def removed_nested(self, table: Table) -> list[tuple[int, int]]:
+        """``(row, nested index)`` of the nested sources replaced instead of their mother."""
+        z = np.abs(np.asarray(table["zmax"], float))
+        types = _TYPES[self.source_type]
+        rows = np.flatnonzero(self._to_nested(table) & (z > self.zthr) & (z <= self.zhighthr))
+        return [
+            (int(row), k)
+            for row in rows
+            for k, nested in enumerate(table["nested"][row])
+            if types is None or int(nested["morphId"]) in types
+        ]
+
+    def _to_nested(self, table: Table) -> npt.NDArray[np.bool_]:
+        if not self.remove_nested or "nested" not in table.colnames:
+            return np.zeros(len(table), bool)
+        return np.array([len(n) > 0 for n in table["nested"]], bool)
 
     def build(
         self,
@@ -73,11 +94,15 @@ class ResidualMap:
         """The residual copy of ``data`` (a tile at ``origin`` of the full image)."""
         residual = np.array(data, dtype=np.float32, copy=True)
         chosen = np.flatnonzero(self.removed(table)) if len(table) else np.zeros(0, np.intp)
-        if chosen.size == 0:
+        nested = self.removed_nested(table) if len(table) else []
+        if chosen.size == 0 and not nested:
             return residual
         mask = np.zeros(data.shape, bool)
         for i in chosen:
             mask[pixels[i].y.astype(np.intp) - origin[0], pixels[i].x.astype(np.intp) - origin[1]] = True
+        for row, k in nested:
+            xy = np.asarray(table["nested"][row][k]["pixel_xy"], np.intp)
+            mask[xy[:, 1] - origin[0], xy[:, 0] - origin[1]] = True
         mask = ndimage.binary_dilation(mask, structure=ellipse_kernel(self.kernel_size))
         residual[mask] = maps.level[mask]
         return residual

@@ -43,6 +43,30 @@ def test_which_sources_are_removed() -> None:
     assert list(ResidualMap(zhighthr=60.0).removed(table)) == [False, False, True, False, False]
 
 
+def test_with_remove_nested_a_mother_below_the_bright_threshold_loses_only_its_nested_sources() -> None:
+    data = np.full((60, 60), 1.0, np.float32)
+    maps = BackgroundMaps(np.full(data.shape, 0.5, np.float32), np.ones(data.shape, np.float32))
+    ys, xs = np.mgrid[10:40, 10:40]
+    mother = IslandPixels(xs.ravel().astype(float), ys.ravel().astype(float), *np.zeros((3, xs.size)))
+    inner = np.column_stack([xs[12:15, 12:15].ravel(), ys[12:15, 12:15].ravel()])  # pixels 22-24
+    nested = [{"morphId": 2, "pixel_xy": inner}, {"morphId": 1, "pixel_xy": inner + 10}]
+    table = Table({"zmax": [7.0], "morphId": [2]})
+    table["nested"] = np.empty(1, dtype=object)
+    table["nested"][0] = nested
+    # without the option the POINT-LIKE mother goes whole; with it, only its POINT-LIKE nested source
+    assert list(ResidualMap().removed(table)) == [True]
+    keep = ResidualMap(remove_nested=True)
+    assert list(keep.removed(table)) == [False] and keep.removed_nested(table) == [(0, 0)]
+    assert ResidualMap(remove_nested=True, source_type="ALL").removed_nested(table) == [(0, 0), (0, 1)]
+    residual = keep.build(data, maps, table, [mother])
+    assert np.all(residual[22:25, 22:25] == 0.5) and residual[23, 23 + 5] == 0.5  # nested, dilated
+    assert residual[12, 12] == 1.0 and residual[33, 33] == 1.0  # the mother's other pixels and nested N2
+    # a bright mother is removed whole all the same
+    table["zmax"][0] = 50.0
+    assert list(keep.removed(table)) == [True] and keep.removed_nested(table) == []
+    assert ExtractionParams.parse({"res-removenested": True}).residual_map().remove_nested
+
+
 def test_removed_sources_become_the_background_dilated() -> None:
     data = np.full((40, 40), 1.0, np.float32)
     data[18:21, 18:21] = 9.0  # a bright 3 × 3 island
