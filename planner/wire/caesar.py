@@ -120,7 +120,7 @@ EXTRACTION_FIELDS = frozenset(
         "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgboxpix", "bkgestimator", "bkggrid",
         "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "computeresiduals", "convertregionstowcs", "dilatekernsize", "elongationcut",
         "elongationthr", "globalbkg", "maxnpix", "maxnpixcut", "minboundingbox", "nbeamscut", "nbeamsthr",
-        "regionwcs", "res_removedsourcetype", "res_removenested", "res_zhighthr", "res_zthr", "seedthrstep", "selectsources",
+        "regionwcs", "res_bkgaroundsource", "res_removedsourcetype", "res_removenested", "res_zhighthr", "sourcebkgboxborder", "res_zthr", "seedthrstep", "selectsources",
         "bmaj",
         "bmin", "bpa",
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",

@@ -129,13 +129,25 @@ class ResidualParams(BaseModel):
     res_removenested: bool = Field(
         False, description="Residual: below res-zhighthr, remove a source's nested sources, not the source."
     )
+    res_bkgaroundsource: bool = Field(
+        False, description="Residual: fill with the median around each source, not the background map."
+    )
+    sourcebkgboxborder: int = Field(
+        20, ge=1, description="Residual: border (px) of the box around a source (sourcebkgboxborder)."
+    )
 
     def residual_map(self) -> ResidualMap:
         """The configured :class:`ResidualMap` (used when ``computeresiduals``)."""
         from science.extract.residual import ResidualMap
 
         return ResidualMap(
-            self.res_zthr, self.res_zhighthr, self.dilatekernsize, self.res_removedsourcetype, self.res_removenested
+            self.res_zthr,
+            self.res_zhighthr,
+            self.dilatekernsize,
+            self.res_removedsourcetype,
+            self.res_removenested,
+            self.res_bkgaroundsource,
+            self.sourcebkgboxborder,
         )
 
     @field_validator("res_removedsourcetype", mode="before")

@@ -8,8 +8,10 @@ caesar compares the morphology id, so ``COMPACT`` does not take POINT-LIKE ones;
 default ``residualModel`` 1, not randomised). With ``res-removenested``, a source below ``res-zhighthr``
 that has nested sources keeps its own pixels and loses those of its nested sources of the removed type
 (every one with ``ALL``; caesar checks no significance for them). caesar then runs the extended-source
-search on this map. Not implemented: the background of a box around each source (``res-bkgaroundsource``)
-and fitted-model subtraction (``res-pssubtractionmethod`` FITMODEL).
+search on this map. With ``res-bkgaroundsource`` a removed source takes instead the median of the pixels,
+outside every source, of its bounding box grown by ``sourcebkgboxborder`` px (one source after the other, as
+caesar; in a tile, the box stops at the tile's edge). Not implemented: fitted-model subtraction
+(``res-pssubtractionmethod`` FITMODEL).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class ResidualMap:
     kernel_size: int = 9  # (dilatekernsize)
     source_type: str = "POINT-LIKE"  # (res-removedsourcetype)
     remove_nested: bool = False  # (res-removenested)
+    bkg_around_source: bool = False  # (res-bkgaroundsource)
+    box_border: int = 20  # (sourcebkgboxborder)
 
     def removed(self, table: Table) -> npt.NDArray[np.bool_]:
         """Which islands of ``table`` are replaced whole (from their peak significance ``zmax``, ``morphId``
@@ -93,16 +97,52 @@ class ResidualMap:
     ) -> F32:
         """The residual copy of ``data`` (a tile at ``origin`` of the full image)."""
         residual = np.array(data, dtype=np.float32, copy=True)
-        chosen = np.flatnonzero(self.removed(table)) if len(table) else np.zeros(0, np.intp)
-        nested = self.removed_nested(table) if len(table) else []
-        if chosen.size == 0 and not nested:
+        targets = self._targets(table, pixels, origin) if len(table) else []
+        if not targets:
             return residual
-        mask = np.zeros(data.shape, bool)
-        for i in chosen:
-            mask[pixels[i].y.astype(np.intp) - origin[0], pixels[i].x.astype(np.intp) - origin[1]] = True
-        for row, k in nested:
-            xy = np.asarray(table["nested"][row][k]["pixel_xy"], np.intp)
-            mask[xy[:, 1] - origin[0], xy[:, 0] - origin[1]] = True
-        mask = ndimage.binary_dilation(mask, structure=ellipse_kernel(self.kernel_size))
-        residual[mask] = maps.level[mask]
+        kernel = ellipse_kernel(self.kernel_size)
+        if not self.bkg_around_source:
+            mask = np.zeros(data.shape, bool)
+            for ys, xs in targets:
+                mask[ys, xs] = True
+            mask = ndimage.binary_dilation(mask, structure=kernel)
+            residual[mask] = maps.level[mask]
+            return residual
+        # caesar: one source after the other, each dilated and set to the median of the pixels in a box
+        # ``box_border`` px around it that belong to no source (read from the residual as it is by then)
+        in_source = np.zeros(data.shape, bool)
+        for isl in pixels:
+            in_source[isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]] = True
+        r = kernel.shape[0] // 2
+        for ys, xs in targets:
+            y0, y1 = max(0, int(ys.min()) - self.box_border), min(data.shape[0], int(ys.max()) + self.box_border + 1)
+            x0, x1 = max(0, int(xs.min()) - self.box_border), min(data.shape[1], int(xs.max()) + self.box_border + 1)
+            box = residual[y0:y1, x0:x1]
+            sample = box[~in_source[y0:y1, x0:x1] & np.isfinite(box)]
+            if sample.size == 0:
+                continue  # caesar skips a source whose box has no background pixel
+            wy0, wx0 = max(0, int(ys.min()) - r), max(0, int(xs.min()) - r)
+            wy1, wx1 = min(data.shape[0], int(ys.max()) + r + 1), min(data.shape[1], int(xs.max()) + r + 1)
+            local = np.zeros((wy1 - wy0, wx1 - wx0), bool)
+            local[ys - wy0, xs - wx0] = True
+            local = ndimage.binary_dilation(local, structure=kernel)
+            residual[wy0:wy1, wx0:wx1][local] = np.float32(np.median(sample.astype(np.float64)))
         return residual
+
+    def _targets(
+        self, table: Table, pixels: list[IslandPixels], origin: tuple[int, int]
+    ) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
+        """Tile pixel rows and columns of each source (or nested source) to replace, in caesar's order."""
+        whole = self.removed(table)
+        nested: dict[int, list[int]] = {}
+        for row, k in self.removed_nested(table):
+            nested.setdefault(row, []).append(k)
+        out = []
+        for row in range(len(table)):
+            if whole[row]:
+                isl = pixels[row]
+                out.append((isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]))
+            for k in nested.get(row, []):
+                xy = np.asarray(table["nested"][row][k]["pixel_xy"], np.intp)
+                out.append((xy[:, 1] - origin[0], xy[:, 0] - origin[1]))
+        return out

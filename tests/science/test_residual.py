@@ -67,6 +67,33 @@ def test_with_remove_nested_a_mother_below_the_bright_threshold_loses_only_its_n
     assert ExtractionParams.parse({"res-removenested": True}).residual_map().remove_nested
 
 
+def _square(y0: int, y1: int, x0: int, x1: int) -> IslandPixels:
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    return IslandPixels(xs.ravel().astype(float), ys.ravel().astype(float), *np.zeros((3, xs.size)))
+
+
+def test_with_bkg_around_source_a_removed_source_takes_the_median_of_its_box_outside_every_source() -> None:
+    data = np.full((60, 60), 2.0, np.float32)
+    data[:, 30:] = 4.0
+    data[20:23, 26:29] = 9.0  # source A, removed
+    maps = BackgroundMaps(np.full(data.shape, 0.5, np.float32), np.ones(data.shape, np.float32))
+    islands = [_square(20, 23, 26, 29), _square(15, 28, 21, 26)]  # B: faint, kept, inside A's box
+    table = Table({"zmax": [20.0, 3.0], "morphId": [1, 1]})
+    # A's box (border 5): rows 15-27, columns 21-33; without A's and B's pixels, 43 at 2.0 and 52 at 4.0
+    residual = ResidualMap(bkg_around_source=True, box_border=5, kernel_size=3).build(data, maps, table, islands)
+    assert np.all(residual[20:23, 26:29] == 4.0) and residual[19, 27] == 4.0  # dilated by the 3 px cross
+    assert residual[19, 25] == 2.0 and residual[40, 40] == 4.0  # beyond the cross at the corner, and far away
+    without_b = ResidualMap(bkg_around_source=True, box_border=5, kernel_size=3).build(
+        data, maps, table[:1], islands[:1]
+    )
+    assert np.all(without_b[20:23, 26:29] == 2.0)  # B's pixels counted: 108 at 2.0, 52 at 4.0
+    # a box with no pixel outside the sources leaves the source as it is (caesar skips it)
+    full = ResidualMap(bkg_around_source=True, box_border=1).build(data, maps, table[:1], [_square(0, 60, 0, 60)])
+    np.testing.assert_array_equal(full, data)
+    params = ExtractionParams.parse({"res-bkgaroundsource": True, "sourcebkgboxborder": 7}).residual_map()
+    assert params.bkg_around_source and params.box_border == 7
+
+
 def test_removed_sources_become_the_background_dilated() -> None:
     data = np.full((40, 40), 1.0, np.float32)
     data[18:21, 18:21] = 9.0  # a bright 3 × 3 island
