@@ -118,7 +118,7 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
 EXTRACTION_FIELDS = frozenset(
     {
         "artefact_peakratio", "artefact_radiusbeams", "bkg2ndpass", "bkgbox", "bkgboxpix", "bkgestimator", "bkggrid",
-        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "computeresiduals", "convertregionstowcs", "dilatekernsize", "elongationcut",
+        "bkgskipoutliers", "boundingboxcut", "circratiocut", "circratiothr", "compactsearch", "compactsearchiters", "computeresiduals", "convertregionstowcs", "dilatekernsize", "elongationcut", "ellipsearearatiocut", "ellipsearearatiomaxthr", "ellipsearearatiominthr",
         "elongationthr", "globalbkg", "maxnpix", "maxnpixcut", "minboundingbox", "nbeamscut", "nbeamsthr",
         "regionwcs", "res_bkgaroundsource", "res_removedsourcetype", "res_removenested", "res_zhighthr", "sourcebkgboxborder", "res_zthr", "seedthrstep", "selectsources",
         "bmaj",

@@ -78,6 +78,15 @@ class SelectionParams(BaseModel):
     maxnpix: int = Field(1000, ge=0, description="Selection: POINT-LIKE pixel count ≤ this (maxnpix).")
     nbeamscut: bool = Field(True, description="Selection: beam-count cut for POINT-LIKE (no-nbeamscut).")
     nbeamsthr: float = Field(3.0, ge=0, description="Selection: POINT-LIKE beams ≤ this (nbeamsthr).")
+    ellipsearearatiocut: bool = Field(
+        False, description="Selection: contour-to-fitted-ellipse area cut for POINT-LIKE (ellipsearearatiocut)."
+    )
+    ellipsearearatiominthr: float = Field(
+        0.6, ge=0, description="Selection: POINT-LIKE area ratio ≥ this (ellipsearearatiominthr)."
+    )
+    ellipsearearatiomaxthr: float = Field(
+        1.4, ge=0, description="Selection: POINT-LIKE area ratio ≤ this (ellipsearearatiomaxthr)."
+    )
 
     def source_selection(self) -> SourceSelection:
         """The configured :class:`SourceSelection` (applied when ``selectsources``)."""
@@ -86,6 +95,7 @@ class SelectionParams(BaseModel):
         return SourceSelection(
             self.boundingboxcut, self.minboundingbox, self.circratiocut, self.circratiothr, self.elongationcut,
             self.elongationthr, self.maxnpixcut, self.maxnpix, self.nbeamscut, self.nbeamsthr,
+            self.ellipsearearatiocut, (self.ellipsearearatiominthr, self.ellipsearearatiomaxthr),
         )  # fmt: skip
 
 

@@ -105,7 +105,7 @@ def test_map_options_reach_the_extract_flow_only() -> None:
 
 def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None:
     options = {
-        "ellipsearearatiocut": True,
+        "activecontour": True,
         "--fit-usenestedascomponents": True,
         "nthreads": 4,  # how caesar runs, not what it finds
         "seedthr": 5,
@@ -113,8 +113,8 @@ def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None
         "save-fits": True,
         "output_dir": "/x",
     }
-    assert unapplied_options(options) == ["ellipsearearatiocut", "fit-usenestedascomponents"]
+    assert unapplied_options(options) == ["activecontour", "fit-usenestedascomponents"]
     described = set(app_schemas()["caesar"]["describe"])
     assert described >= RUN_OPTIONS
     spec = _spec(options)
-    assert build_flow_parameters(spec)["unapplied"] == ["ellipsearearatiocut", "fit-usenestedascomponents"]
+    assert build_flow_parameters(spec)["unapplied"] == ["activecontour", "fit-usenestedascomponents"]

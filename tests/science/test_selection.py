@@ -9,7 +9,7 @@ import pytest
 
 from science.extract.contour import trace_boundary
 from science.extract.extractor import ExtractionParams, SourceExtractor
-from science.extract.selection import POINT_LIKE, SourceSelection, contour_shape
+from science.extract.selection import POINT_LIKE, SourceSelection, contour_shape, ellipse_semi_axes
 from science.simulate import simulate_image
 
 
@@ -57,3 +57,31 @@ def test_selection_drops_a_streak_and_tags_point_sources() -> None:
     assert np.all(morph[beams > 3] != POINT_LIKE)
     assert np.sum(morph == POINT_LIKE) >= 0.8 * np.sum(beams <= 3)  # compact and round: POINT-LIKE
     assert np.all(np.asarray(plain["morphId"]) == 1)
+
+
+def test_ellipse_fit_recovers_an_ellipse_and_refuses_too_few_points() -> None:
+    t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    points = np.column_stack([50 + 10 * np.cos(t) * c - 4 * np.sin(t) * s, 40 + 10 * np.cos(t) * s + 4 * np.sin(t) * c])
+    assert ellipse_semi_axes(points) == pytest.approx((10.0, 4.0))
+    assert ellipse_semi_axes(points[:5]) is None
+    assert math.isnan(contour_shape(points[:5])["ellipse_area_ratio"])
+    yy, xx = np.mgrid[0:21, 0:21]
+    disk = contour_shape(trace_boundary((xx - 10) ** 2 + (yy - 10) ** 2 <= 64))
+    assert disk["ellipse_area_ratio"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_ellipse_area_ratio_cut_applies_its_range() -> None:
+    cross = np.array(
+        [[4, 0], [6, 0], [6, 4], [10, 4], [10, 6], [6, 6], [6, 10], [4, 10], [4, 6], [0, 6], [0, 4], [4, 4]]
+    )
+    shape = contour_shape(cross)
+    assert shape["ellipse_area_ratio"] == pytest.approx(2 / math.pi)  # area 36 over an ellipse of radius √18
+    loose = SourceSelection(circ_ratio_cut=False)
+    assert loose.is_point_like(shape, 36, 18.0)
+    assert SourceSelection(circ_ratio_cut=False, ellipse_area_ratio_cut=True).is_point_like(shape, 36, 18.0)
+    narrow = SourceSelection(circ_ratio_cut=False, ellipse_area_ratio_cut=True, ellipse_area_ratio_range=(0.7, 1.4))
+    assert not narrow.is_point_like(shape, 36, 18.0)
+    params = ExtractionParams.parse({"ellipsearearatiocut": True, "ellipsearearatiominthr": 0.5})
+    assert params.source_selection().ellipse_area_ratio_range == (0.5, 1.4)
+    assert params.source_selection().ellipse_area_ratio_cut
