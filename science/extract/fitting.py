@@ -1,6 +1,7 @@
 """Deblending and 2-D Gaussian fitting of island components (caesar ``SourceFitter``, §7).
 
-Each fittable island (``nBeams = npix / beamArea ≤ max_nbeams``) is deblended into up to
+Each island given (:mod:`science.extract.sourcefit` chooses which, and may give start values) is deblended
+into up to
 ``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that is the
 maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
 ``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr`` and ≥ ``fewer_zthr``, the seed
@@ -25,20 +26,16 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
-from astropy.table import Table
-from astropy.wcs import WCS
 
 from science.errors import ParameterError
-from science.extract.components import ComponentGeometry, component_records, component_sky
 from science.extract.gaussian import NPAR, FitOutcome
 from science.extract.islands import IslandPixels
 from science.extract.solving import Start, retry, solve, take
 from science.extract.starts import FitLimits, Seeds, beam_starts, island_seeds, moment_starts
-from science.image import FWHM_TO_SIGMA, Beam
 
 __all__ = ["GaussianFitter"]
 
@@ -58,7 +55,8 @@ class GaussianFitter:
     max_components
         Most components per island (caesar ``fit-maxcomponents``, 3).
     max_nbeams
-        Islands larger than this many beams are not fitted (``fit-maxnbeams``, 20).
+        Islands larger than this many beams are not fitted (``fit-maxnbeams``, 20; read by
+        :class:`science.extract.sourcefit.SourceFitting`).
     ampl_limit, sigma_limit
         Relative amplitude and σ bounds (``fit-ampllimit``, ``fit-sigmalimit``, 0.3).
     pos_limit
@@ -182,16 +180,23 @@ class GaussianFitter:
         return self.starts([island], beam)[0]
 
     def starts(
-        self, islands: list[IslandPixels], beam: tuple[float, float, float], max_components: int | None = None
+        self,
+        islands: list[IslandPixels],
+        beam: tuple[float, float, float],
+        max_components: int | None = None,
+        given: Mapping[int, F64] | None = None,
     ) -> list[Start]:
         """Start values and bounds of every island (see :mod:`science.extract.starts`), with at most
-        ``max_components`` components (default ``self.max_components``)."""
+        ``max_components`` components (default ``self.max_components``); ``given`` start values (island
+        index → ``(6k,)``) replace those of their islands."""
         if not islands:
             return []
         seeds = self._seeds(islands, max_components)
         counts = seeds.count()
         single = moment_starts(islands, beam)
         p0s = [single[g] if counts[g] == 1 else beam_starts(seeds, g, beam) for g in range(len(islands))]
+        for g, p0 in (given or {}).items():
+            p0s[g] = np.asarray(p0, np.float64)
         lo, hi = (b.ravel() for b in self.limits.bounds(np.concatenate(p0s).reshape(-1, NPAR)))
         out, at = [], 0
         for p0 in p0s:
@@ -201,10 +206,15 @@ class GaussianFitter:
 
     # ------------------------------------------------------------------ fitting
     def fit_islands(
-        self, islands: list[IslandPixels], beam_sigma: tuple[float, float, float]
+        self,
+        islands: list[IslandPixels],
+        beam_sigma: tuple[float, float, float],
+        given: Mapping[int, F64] | None = None,
     ) -> list[tuple[FitOutcome, int]]:
-        """Fit every island; returns ``(outcome with G = 1, index into the input)`` per island, input order."""
-        starts = self.starts(islands, beam_sigma)
+        """Fit every island (from ``given`` start values where given, see :meth:`starts`; a retry with fewer
+        components starts from the island's own peaks); returns ``(outcome with G = 1, index into the
+        input)`` per island, input order."""
+        starts = self.starts(islands, beam_sigma, given=given)
         ncomp = np.array([s.p0.size // NPAR for s in starts])
         results: list[tuple[FitOutcome, int] | None] = [None] * len(islands)
         chunks = []
@@ -329,69 +339,3 @@ class GaussianFitter:
             return 1
         ndf = max(ndata - outcome.params.shape[1], 1)
         return 3 if self.chi2_cut is None or float(outcome.chi2[0]) / ndf < self.chi2_cut else 2
-
-    def fit_table(
-        self,
-        table: Table,
-        islands: dict[int, IslandPixels],
-        *,
-        beam: Beam,
-        pixscale_arcsec: float,
-        wcs: WCS,
-        frequency_hz: float | None,
-    ) -> None:
-        """Fit the islands of ``table`` (row index → pixels) and fill ``components``, ``nComponents``, ``S``.
-
-        As caesar's ``SFinder::FitSources``: an island that is not fittable as a whole (extended, or compact
-        over ``max_nbeams``) has its fittable nested sources fitted instead, each on its own pixels; their
-        components go to the nested source's dict.
-        """
-        jobs: list[tuple[int, int]] = []  # (row, nested source index or −1 for the island itself)
-        pixels: list[IslandPixels] = []
-        for row, isl in islands.items():
-            if self._fittable(table[row]):
-                jobs.append((row, -1))
-                pixels.append(isl)
-                continue
-            for k, nested in enumerate(table["nested"][row]):
-                if "pixel_xy" in nested and self._fittable(nested):
-                    jobs.append((row, k))
-                    pixels.append(isl.part(nested["pixel_xy"]))
-        beam_sigma = (
-            beam.bmaj_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
-            beam.bmin_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
-            math.radians(beam.bpa_deg + 90.0),
-        )
-        fitted = self.fit_islands(pixels, beam_sigma)
-        geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
-        skies = component_sky([outcome for outcome, _ in fitted], wcs)
-        for (outcome, i), sky in zip(fitted, skies, strict=True):
-            row, k = jobs[i]
-            owner = table[row] if k < 0 else table["nested"][row][k]
-            records = component_records(
-                outcome,
-                geometry,
-                quality=self.quality(outcome, len(pixels[i].x)),
-                ndata=len(pixels[i].x),
-                island=owner,
-                sky=sky,
-            )
-            if records:
-                records[0]["free_axis_ratio"] = self.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
-            _store(owner, records)
-        logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
-
-    def _fittable(self, source: Any) -> bool:
-        """caesar's ``IsFittableSource``: POINT-LIKE, or COMPACT of at most ``max_nbeams`` beams."""
-        morph = int(source["morphId"])
-        nbeams = float(source["npix"]) / float(source["beamArea"])
-        return morph == 2 or (morph == 1 and nbeams <= self.max_nbeams)
-
-
-def _store(owner: Any, records: list[dict[str, Any]]) -> None:
-    """Components of an island (a table row) or of a nested source (its dict)."""
-    owner["components"] = records
-    owner["nComponents"] = len(records)
-    if records:
-        owner["S(Jy)"] = records[0]["S_island(Jy)"]
-        owner["Serr(Jy)"] = records[0]["S_island_err(Jy)"]

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from science.errors import ParameterError
 from science.extract.estimators import BkgEstimator
-from science.extract.params_after import FitBoundParams, OutputParams, ResidualParams, SelectionParams
+from science.extract.params_after import FitOptionParams, OutputParams, ResidualParams, SelectionParams
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the stages are imported by the factory methods: flow proces
     from science.extract.fitting import GaussianFitter
     from science.extract.islands import IslandFinder
     from science.extract.nested import NestedFinder
+    from science.extract.sourcefit import SourceFitting
     from science.image import Beam
 
 __all__ = ["EXTENDED_METHODS", "SMOOTH_FILTERS", "ExtractionParams"]
@@ -28,7 +29,7 @@ EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SAL
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
-class ExtractionParams(SelectionParams, FitBoundParams, ResidualParams, OutputParams):
+class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputParams):
     """Compact-source extraction parameters; defaults are caesar-rest's effective (wrapper) defaults.
 
     Unknown keys are rejected (``extra="forbid"``); instances are immutable and hashable.
@@ -289,6 +290,12 @@ class ExtractionParams(SelectionParams, FitBoundParams, ResidualParams, OutputPa
             box_in_pixels=self.bkgboxpix,
             local=not self.globalbkg,
         )
+
+    def source_fitting(self) -> SourceFitting:
+        """The configured :class:`SourceFitting` (which sources are fitted, from which start)."""
+        from science.extract.sourcefit import SourceFitting
+
+        return SourceFitting(self.gaussian_fitter(), self.fit_usenestedascomponents)
 
     def gaussian_fitter(self) -> GaussianFitter:
         """The configured :class:`GaussianFitter`."""

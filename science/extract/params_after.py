@@ -18,14 +18,14 @@ if TYPE_CHECKING:
     from science.extract.selection import SourceSelection
     from science.io.sky_regions import SkyRegions
 
-__all__ = ["REMOVED_SOURCE_TYPES", "FitBoundParams", "OutputParams", "ResidualParams", "SelectionParams"]
+__all__ = ["REMOVED_SOURCE_TYPES", "FitOptionParams", "OutputParams", "ResidualParams", "SelectionParams"]
 
 #: caesar ``res-removedsourcetype`` values by name, with caesar's numbers.
 REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
 
 
-class FitBoundParams(BaseModel):
-    """caesar's switches of the Gaussian fit's parameter bounds and quality cut."""
+class FitOptionParams(BaseModel):
+    """caesar's switches of the Gaussian fit: parameter bounds, quality cut, nested sources as start components."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,6 +36,9 @@ class FitBoundParams(BaseModel):
     fit_fixsigma: bool = Field(False, description="Hold sigmas at their start values (fit-fixsigma).")
     fit_fixtheta: bool = Field(False, description="Hold angles at their start values (fit-fixtheta).")
     fit_nochi2cut: bool = Field(False, description="No reduced-chi2 cut in the fit quality (fit-nochi2cut).")
+    fit_usenestedascomponents: bool = Field(
+        False, description="Start a fit from the island's nested sources (fit-usenestedascomponents)."
+    )
     fit_parboundincreasestep: float = Field(
         0.1, gt=0, description="Bound widening step of each fit retry (fit-parboundincreasestep)."
     )

@@ -167,7 +167,7 @@ def extract_pixels(
             frequency_hz=frequency_hz, origin=origin, full_shape=full_shape, search=search,
         )  # fmt: skip
     if params.fitsources and len(table):
-        params.gaussian_fitter().fit_table(
+        params.source_fitting().fit_table(
             table,
             dict(enumerate(pixels)),
             beam=beam,

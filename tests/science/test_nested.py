@@ -88,3 +88,29 @@ def test_island_part_takes_the_nested_pixels_in_order_and_refuses_foreign_ones()
     assert list(part.value) == [3.0, 1.0] and list(part.z) == [2.0, 0.0]
     with pytest.raises(ValueError, match="not the island's"):
         isl.part(np.array([[4, 8]]))
+
+
+def test_nested_sources_as_start_components_of_a_fittable_mother() -> None:
+    # fit-usenestedascomponents: the mother (fittable with fit-maxnbeams 100) starts from its two nested blobs
+    params = ExtractionParams(bkgbox=200, fitsources=True, fit_maxnbeams=100, fit_usenestedascomponents=True)
+    table = SourceExtractor(params).extract(_image())
+    mother = table[int(np.argmax(table["npix"]))]
+    assert all(len(n["components"]) == 0 for n in mother["nested"])
+    comps = mother["components"]
+    assert mother["nComponents"] == len(comps) >= 2
+    near = [min(np.hypot(c["x"] - bx, c["y"] - by) for c in comps) for bx, by in ((70, 80), (92, 82))]
+    assert max(near) < 1.0
+
+
+def test_no_nested_source_bright_enough_means_no_fit_as_caesar() -> None:
+    from science.extract.sourcefit import SourceFitting
+
+    params = ExtractionParams(bkgbox=200, fitsources=True, fit_maxnbeams=100, fit_usenestedascomponents=True)
+    fitting = params.source_fitting()
+    assert isinstance(fitting, SourceFitting) and fitting.nested_as_components
+    strict = ExtractionParams(
+        bkgbox=200, fitsources=True, fit_maxnbeams=100, fit_usenestedascomponents=True, fit_peakzthrmin=1000.0
+    )
+    table = SourceExtractor(strict).extract(_image())
+    mother = table[int(np.argmax(table["npix"]))]
+    assert mother["nNestedSources"] == 2 and mother["nComponents"] == 0

@@ -1,0 +1,131 @@
+"""Which sources are fitted, from which start, and where their components go (caesar ``SFinder::FitSources``).
+
+- A source *fittable as a whole* (caesar ``IsFittableSource``: POINT-LIKE, or COMPACT of at most
+  ``fit-maxnbeams`` beams) is fitted on its island's pixels. With ``fit-usenestedascomponents`` and nested
+  sources, its start components come from them (caesar ``SourceFitter::EstimateFitComponents``): nested
+  sources brightest first whose peak above the island's mean background reaches ``fit-peakzthrmin`` times
+  its mean rms, at most ``fit-maxcomponents`` of them, each giving its own start (one component from its
+  pixel moments, or one per peak at the beam shape when it has several peaks), all sorted by amplitude.
+- Otherwise each fittable nested source is fitted alone on its own pixels, and its components go to its
+  dict (the island keeps none).
+
+The pixel fits themselves are :class:`science.extract.fitting.GaussianFitter`'s, batched over all sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from science.extract.components import ComponentGeometry, component_records, component_sky
+from science.extract.fitting import GaussianFitter
+from science.extract.gaussian import NPAR
+from science.extract.islands import IslandPixels
+from science.image import FWHM_TO_SIGMA, Beam
+
+__all__ = ["SourceFitting"]
+
+logger = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SourceFitting:
+    """caesar's source fitting: ``fitter`` for the pixel fits, ``nested_as_components`` its
+    ``fit-usenestedascomponents``."""
+
+    fitter: GaussianFitter
+    nested_as_components: bool = False
+
+    def fittable(self, source: Any) -> bool:
+        """caesar's ``IsFittableSource``: POINT-LIKE, or COMPACT of at most ``max_nbeams`` beams."""
+        morph = int(source["morphId"])
+        nbeams = float(source["npix"]) / float(source["beamArea"])
+        return morph == 2 or (morph == 1 and nbeams <= self.fitter.max_nbeams)
+
+    def fit_table(
+        self,
+        table: Table,
+        islands: dict[int, IslandPixels],
+        *,
+        beam: Beam,
+        pixscale_arcsec: float,
+        wcs: WCS,
+        frequency_hz: float | None,
+    ) -> None:
+        """Fit the sources of ``table`` (row index → island pixels); fills ``components``, ``nComponents``,
+        ``S(Jy)`` and ``Serr(Jy)`` of the islands, or of their nested sources' dicts."""
+        beam_sigma = (
+            beam.bmaj_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
+            beam.bmin_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
+            math.radians(beam.bpa_deg + 90.0),
+        )
+        jobs: list[tuple[int, int]] = []  # (row, nested source index or −1 for the island itself)
+        pixels: list[IslandPixels] = []
+        given: dict[int, F64] = {}
+        for row, isl in islands.items():
+            nested = [n for n in table["nested"][row] if "pixel_xy" in n]
+            if self.fittable(table[row]):
+                if self.nested_as_components and nested:
+                    start = self._nested_start(table[row], isl, nested, beam_sigma)
+                    if start.size == 0:
+                        continue  # caesar: no nested source bright enough to start from, no fit
+                    given[len(pixels)] = start
+                jobs.append((row, -1))
+                pixels.append(isl)
+                continue
+            for k, source in enumerate(table["nested"][row]):
+                if "pixel_xy" in source and self.fittable(source):
+                    jobs.append((row, k))
+                    pixels.append(isl.part(source["pixel_xy"]))
+        fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given)
+        geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
+        skies = component_sky([outcome for outcome, _ in fitted], wcs)
+        for (outcome, i), sky in zip(fitted, skies, strict=True):
+            row, k = jobs[i]
+            owner = table[row] if k < 0 else table["nested"][row][k]
+            records = component_records(
+                outcome,
+                geometry,
+                quality=self.fitter.quality(outcome, len(pixels[i].x)),
+                ndata=len(pixels[i].x),
+                island=owner,
+                sky=sky,
+            )
+            if records:
+                ratio = self.fitter.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
+                records[0]["free_axis_ratio"] = ratio
+            _store(owner, records)
+        logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
+
+    def _nested_start(
+        self, island: Any, isl: IslandPixels, nested: list[dict[str, Any]], beam_sigma: tuple[float, float, float]
+    ) -> F64:
+        """Start components of an island from its nested sources (empty when none qualifies)."""
+        npix = max(int(island["npix"]), 1)
+        rms = float(island["rmsSum(Jy/beam)"]) / npix
+        parts = [isl.part(n["pixel_xy"]) for n in nested]
+        parts.sort(key=lambda part: -float(part.value.max()))
+        chosen = [p for p in parts if rms > 0 and float(p.value.max()) / rms >= self.fitter.peak_zthr]
+        chosen = chosen[: self.fitter.max_components]
+        if not chosen:
+            return np.empty(0)
+        comps = np.concatenate([start.p0 for start in self.fitter.starts(chosen, beam_sigma)]).reshape(-1, NPAR)
+        return comps[np.argsort(-comps[:, 0], kind="stable")].ravel()
+
+
+def _store(owner: Any, records: list[dict[str, Any]]) -> None:
+    """Components of an island (a table row) or of a nested source (its dict)."""
+    owner["components"] = records
+    owner["nComponents"] = len(records)
+    if records:
+        owner["S(Jy)"] = records[0]["S_island(Jy)"]
+        owner["Serr(Jy)"] = records[0]["S_island_err(Jy)"]
