@@ -1,13 +1,14 @@
 """Sidelobe-artefact rejection: faint detections close to a much brighter source are marked FAKE.
 
 Residual sidelobes of a bright source look like faint compact sources within a few beams of it. A
-detection (a fitted component, of an island or of its nested sources, or an island without any) is marked ``sourcenessId = 3`` (FAKE)
-when a detection at least ``1 / peak_ratio`` times brighter lies within ``radius_beams`` beam FWHMs and
-the detection is not beam-shaped (axis ratio of the free fit, before any point-source refit,
-``≥ min_elongation``, 1.3, or a fitted major axis ≥ 1.25 beam FWHM; unfitted islands always count as not
-beam-shaped), so genuine point sources next to bright ones survive; an island or nested source whose
-detections are all FAKE becomes FAKE too. A component's brightness is its fitted peak capped at its island's highest pixel
-above the background (a point-source fit of crossing sidelobes overshoots the pixels).
+detection (a fitted component, of an island or of its nested sources, or an island without any) is marked
+``sourcenessId = 3`` (FAKE) when a detection at least ``1 / peak_ratio`` times brighter lies within
+``radius_beams`` beam FWHMs and the detection is not beam-shaped (axis ratio of the free fit, before any
+point-source refit, at least ``min_elongation``, 1.3 by default, or a fitted major axis ≥ 1.25 beam FWHM;
+unfitted islands always count as not beam-shaped), so genuine point sources next to bright ones survive; an
+island or nested source whose detections are all FAKE becomes FAKE too. A component's brightness is its
+fitted peak capped at its island's highest pixel above the background (a point-source fit of crossing
+sidelobes overshoots the pixels).
 
 Given the image and its background, the shape is also read where the fit cannot be trusted: a fit of
 a real source blended with a sidelobe comes out elongated or grown, while the image around its peak

@@ -52,7 +52,7 @@ class IslandPixels:
         keys = py * width + px
         order = np.argsort(keys, kind="stable")
         wanted = xy[:, 1].astype(np.int64) * width + xy[:, 0].astype(np.int64)
-        at = order[np.searchsorted(keys, wanted, sorter=order)]
+        at = order[np.minimum(np.searchsorted(keys, wanted, sorter=order), keys.size - 1)]
         if not np.array_equal(keys[at], wanted):
             raise ValueError("a pixel of the part is not the island's")
         return IslandPixels(self.x[at], self.y[at], self.value[at], self.rms[at], self.z[at])

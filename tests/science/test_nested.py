@@ -88,6 +88,8 @@ def test_island_part_takes_the_nested_pixels_in_order_and_refuses_foreign_ones()
     assert list(part.value) == [3.0, 1.0] and list(part.z) == [2.0, 0.0]
     with pytest.raises(ValueError, match="not the island's"):
         isl.part(np.array([[4, 8]]))
+    with pytest.raises(ValueError, match="not the island's"):  # beyond every pixel of the island
+        isl.part(np.array([[9, 9]]))
 
 
 def test_nested_sources_as_start_components_of_a_fittable_mother() -> None:
