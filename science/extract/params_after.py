@@ -1,4 +1,4 @@
-"""Parameters of the stages after the compact search (caesar's source selection, fit bounds and residual
+"""Parameters of the stages after the compact search (caesar's source selection, fit switches and residual
 map) and of the region files.
 
 Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
