@@ -53,7 +53,8 @@ class SourceExtractor:
 
 
 def extract_file(path: str | Path, params: ExtractionParams | None = None, *, maps_to: MapFiles | None = None) -> Table:
-    """Extract a FITS image, tiled when ``params.tile_size > 0`` (tiles run one after another here); its
+    """Extract a FITS image (or its sub-image, ``read_subimg``: positions in the whole image's pixels), tiled
+    when ``params.tile_size > 0`` (tiles run one after another here); its
     background, noise and significance maps written into ``maps_to`` if given (:mod:`science.io.maps`).
 
     Raises
@@ -62,7 +63,7 @@ def extract_file(path: str | Path, params: ExtractionParams | None = None, *, ma
         If the file cannot be used.
     """
     params = params or ExtractionParams()
-    if params.tile_size == 0:
+    if params.tile_size == 0 and params.subimage() is None:
         return SourceExtractor(params).extract(load_image(path, beam=params.user_beam()), maps_to)
     tiles = plan_file_tiles(path, params)
     table = merge_tiles([extract_tile(str(path), tile, params, maps_to=maps_to) for tile in tiles])

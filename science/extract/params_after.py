@@ -1,5 +1,5 @@
 """Parameters of the stages after the compact search (caesar's source selection, fit switches and residual
-map) and of the region files.
+map), of the input sub-image and of the region files.
 
 Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
 switch field ``X`` off), kept apart so that each parameter module stays readable.
@@ -103,12 +103,26 @@ class SelectionParams(BaseModel):
 
 
 class OutputParams(BaseModel):
-    """caesar's region files in sky coordinates (``convertregionstowcs``, ``regionwcs``)."""
+    """caesar's input sub-image (``read-subimg``) and region files in sky coordinates (``convertregionstowcs``,
+    ``regionwcs``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    read_subimg: bool = Field(False, description="Extract only the pixels [xmin, xmax] x [ymin, ymax] (read-subimg).")
+    xmin: int = Field(0, ge=0, description="Sub-image: first column, 0-based (xmin).")
+    xmax: int = Field(0, ge=0, description="Sub-image: last column, 0-based; 0: the image's last (xmax).")
+    ymin: int = Field(0, ge=0, description="Sub-image: first row, 0-based (ymin).")
+    ymax: int = Field(0, ge=0, description="Sub-image: last row, 0-based; 0: the image's last (ymax).")
+
     convertregionstowcs: bool = Field(False, description="DS9 region files in sky coordinates (convertregionstowcs).")
     regionwcs: str = Field("J2000", description="Sky frame of the region files: J2000, B1950 or GALACTIC (regionwcs).")
+
+    def subimage(self) -> tuple[int, int, int, int] | None:
+        """The FITS reader's region ``(y0, y1, x0, x1)`` with ``read_subimg`` (a stop of 0: to the end), else None.
+        Catalogue positions stay in the whole image's pixels, as caesar's (its image keeps the offset)."""
+        if not self.read_subimg:
+            return None
+        return self.ymin, self.ymax + 1 if self.ymax else 0, self.xmin, self.xmax + 1 if self.xmax else 0
 
     @field_validator("regionwcs", mode="before")
     @classmethod

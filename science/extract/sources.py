@@ -21,6 +21,7 @@ __all__ = [
     "empty_island_table",
     "iau_name",
     "scan_order",
+    "shift_pixels",
     "stack_islands",
 ]
 
@@ -170,3 +171,34 @@ def stack_islands(tables: Sequence[Table]) -> Table:
         return empty_island_table()
     stacked = vstack(non_empty, join_type="exact", metadata_conflicts="silent")
     return stacked
+
+
+#: Island (and nested-source) columns holding x or y pixel positions.
+_X_KEYS, _Y_KEYS = ("x", "x_w", "xmin", "xmax", "scan_x"), ("y", "y_w", "ymin", "ymax", "scan_y")
+
+
+def shift_pixels(table: Table, dy: int, dx: int) -> None:
+    """Move every pixel position of an island table by ``(dy, dx)`` in place: islands, contours, components
+    and nested sources (with their pixels); sky positions are left as they are. For a sub-image extracted as
+    an image of its own, whose positions caesar gives in the whole image's pixels."""
+    if (dy, dx) == (0, 0) or len(table) == 0:
+        return
+    for key in _X_KEYS:
+        table[key] += dx
+    for key in _Y_KEYS:
+        table[key] += dy
+    offset = np.array([dx, dy], np.int32)
+    for row in range(len(table)):
+        table["contour"][row] = np.asarray(table["contour"][row]) + offset
+        for comp in table["components"][row]:
+            comp["x"], comp["y"] = comp["x"] + dx, comp["y"] + dy
+        for nested in table["nested"][row]:
+            for key in _X_KEYS:
+                nested[key] += dx
+            for key in _Y_KEYS:
+                nested[key] += dy
+            nested["contour"] = np.asarray(nested["contour"]) + offset
+            if "pixel_xy" in nested:
+                nested["pixel_xy"] = np.asarray(nested["pixel_xy"]) + offset
+            for comp in nested.get("components", []):
+                comp["x"], comp["y"] = comp["x"] + dx, comp["y"] + dy

@@ -23,7 +23,7 @@ from astropy.table import Table
 from science.errors import ParameterError
 from science.extract.params import ExtractionParams
 from science.extract.pipeline import extract_pixels
-from science.extract.sources import assign_names, stack_islands
+from science.extract.sources import assign_names, shift_pixels, stack_islands
 from science.image import Beam
 from science.io.fits import load_image_info, load_section
 from science.io.maps import MapFiles
@@ -127,14 +127,15 @@ def required_overlap_pixels(params: ExtractionParams, beam_size_pixels: float) -
 
 
 def plan_file_tiles(image_path: str | Path, params: ExtractionParams, *, beam: Beam | None = None) -> list[Tile]:
-    """Tile plan for a FITS file from its header only (one tile when ``params.tile_size`` is 0).
+    """Tile plan for a FITS file from its header only (one tile when ``params.tile_size`` is 0), over its
+    sub-image with ``read_subimg`` (tiles in the sub-image's pixels; :func:`extract_tile` reads them there).
 
     Raises
     ------
     InvalidImageError
         If the header is invalid (see :func:`~science.io.fits.load_image_info`).
     """
-    info = load_image_info(image_path, beam=beam or params.user_beam())
+    info = load_image_info(image_path, beam=beam or params.user_beam(), region=params.subimage())
     ny, nx = info.shape
     if params.tile_size == 0:
         return [Tile(0, 0, ny, 0, nx, 0, ny, 0, nx)]
@@ -181,7 +182,9 @@ def extract_tile(
     InvalidImageError
         If the file is invalid.
     """
-    info, data = load_section(image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam())
+    info, data = load_section(
+        image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam(), region=params.subimage()
+    )
     table = extract_pixels(
         data,
         wcs=info.wcs,
@@ -212,6 +215,7 @@ def extract_tile(
             tile.index,
             int(cut.sum()),
         )
+    shift_pixels(table, *info.offset)  # a sub-image's islands in the whole image's pixels
     logger.debug("tile %d: %d islands in core", tile.index, len(table))
     return table
 

@@ -4,6 +4,11 @@ Accepted images: 2-D, or 3-D/4-D whose extra (spectral, Stokes) axes all have le
 FITS axes must be celestial; ``BUNIT`` must be Jy/beam; the beam comes from ``BMAJ``/``BMIN``/``BPA``
 (degrees) or from the caller. Blank pixels (NaN, ±Inf and, as in caesar, exact zeros) become NaN.
 Every failure is an :class:`~science.errors.InvalidImageError` naming the file.
+
+A *region* ``(y0, y1, x0, x1)`` (half-open, 0-based; a stop of 0 runs to the plane's end) makes the reader
+see only that part of the plane, as
+caesar's ``read-subimg`` does: the info's shape is the region's, its WCS the region's (sliced), ``offset``
+where it sits in the file, and sections are read relative to it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class ImageInfo:
         As in :class:`~science.image.Image`.
     hdu_index
         Index of the image HDU in the file.
+    offset
+        ``(y, x)`` in the file of pixel ``(0, 0)`` (a region's corner; ``(0, 0)`` for the whole plane).
     """
 
     path: str
@@ -57,6 +64,7 @@ class ImageInfo:
     unit: str
     frequency_hz: float | None
     hdu_index: int
+    offset: tuple[int, int] = (0, 0)
 
     @property
     def pixscale_arcsec(self) -> float:
@@ -165,20 +173,33 @@ def _unit(header: fits.Header, name: str) -> str:
     return "Jy/beam"
 
 
-def _info_from(hdul: fits.HDUList, path: str | Path, beam: Beam | None) -> ImageInfo:
+def _info_from(
+    hdul: fits.HDUList, path: str | Path, beam: Beam | None, region: tuple[int, int, int, int] | None = None
+) -> ImageInfo:
     name = Path(path).name
     index = _image_hdu_index(hdul, name)
     header = hdul[index].header
     shape = _plane_shape(header, name)
+    wcs = _celestial_wcs(header, name)
+    offset = (0, 0)
+    if region is not None:
+        y0, y1, x0, x1 = region
+        y1, x1 = y1 or shape[0], x1 or shape[1]  # a stop of 0: to the plane's end
+        if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
+            raise InvalidImageError(
+                f"sub-image x[{x0}:{x1}] y[{y0}:{y1}] is not inside {name} of shape {shape} (ny, nx)"
+            )
+        wcs, shape, offset = wcs.slice((slice(y0, y1), slice(x0, x1))), (y1 - y0, x1 - x0), (y0, x0)
     return ImageInfo(
         path=str(path),
         name=image_base_name(path),
         shape=shape,
-        wcs=_celestial_wcs(header, name),
+        wcs=wcs,
         beam=_beam(header, name, beam),
         unit=_unit(header, name),
         frequency_hz=_frequency_hz(header),
         hdu_index=index,
+        offset=offset,
     )
 
 
@@ -187,12 +208,17 @@ def _read_plane(hdul: fits.HDUList, info: ImageInfo, rows: slice, cols: slice) -
     if raw is None:
         raise InvalidImageError(f"{Path(info.path).name} has an image header but no data")
     lead = (0,) * (raw.ndim - 2)
+    (oy, ox), (ny, nx) = info.offset, info.shape
+    rows = slice(oy + (rows.start or 0), oy + (ny if rows.stop is None else rows.stop))
+    cols = slice(ox + (cols.start or 0), ox + (nx if cols.stop is None else cols.stop))
     section = np.array(raw[(*lead, rows, cols)], dtype=np.float32)
     section[~np.isfinite(section) | (section == 0.0)] = np.nan
     return section
 
 
-def load_image_info(path: str | Path, *, beam: Beam | None = None) -> ImageInfo:
+def load_image_info(
+    path: str | Path, *, beam: Beam | None = None, region: tuple[int, int, int, int] | None = None
+) -> ImageInfo:
     """Read and validate a FITS header without reading the pixels.
 
     Parameters
@@ -201,6 +227,8 @@ def load_image_info(path: str | Path, *, beam: Beam | None = None) -> ImageInfo:
         FITS file.
     beam
         Beam to use when the header has no ``BMAJ``/``BMIN``.
+    region
+        ``(y0, y1, x0, x1)`` of the plane to see as the image (module docstring); None: all of it.
 
     Returns
     -------
@@ -212,10 +240,10 @@ def load_image_info(path: str | Path, *, beam: Beam | None = None) -> ImageInfo:
         Missing/empty/corrupt file, unsupported shape, no celestial WCS, no beam, units not Jy/beam.
     """
     with _open(path) as hdul:
-        return _info_from(hdul, path, beam)
+        return _info_from(hdul, path, beam, region)
 
 
-def load_image(path: str | Path, *, beam: Beam | None = None) -> Image:
+def load_image(path: str | Path, *, beam: Beam | None = None, region: tuple[int, int, int, int] | None = None) -> Image:
     """Read a whole FITS image (memory-mapped) into an :class:`~science.image.Image`.
 
     Parameters
@@ -224,6 +252,8 @@ def load_image(path: str | Path, *, beam: Beam | None = None) -> Image:
         FITS file.
     beam
         Beam to use when the header has no ``BMAJ``/``BMIN``.
+    region
+        As in :func:`load_image_info`.
 
     Returns
     -------
@@ -236,7 +266,7 @@ def load_image(path: str | Path, *, beam: Beam | None = None) -> Image:
         As :func:`load_image_info`, plus a truncated data unit or an image with no finite pixel.
     """
     with _open(path) as hdul:
-        info = _info_from(hdul, path, beam)
+        info = _info_from(hdul, path, beam, region)
         data = _read_plane(hdul, info, slice(None), slice(None))
     if data.shape != info.shape:
         raise InvalidImageError(f"{Path(path).name} is truncated: data shape {data.shape} != header {info.shape}")
@@ -246,7 +276,14 @@ def load_image(path: str | Path, *, beam: Beam | None = None) -> Image:
 
 
 def load_section(
-    path: str | Path, y0: int, y1: int, x0: int, x1: int, *, beam: Beam | None = None
+    path: str | Path,
+    y0: int,
+    y1: int,
+    x0: int,
+    x1: int,
+    *,
+    beam: Beam | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> tuple[ImageInfo, npt.NDArray[np.float32]]:
     """Read only the pixels ``[y0:y1, x0:x1]`` of a FITS image through a memory map.
 
@@ -255,9 +292,11 @@ def load_section(
     path
         FITS file.
     y0, y1, x0, x1
-        Half-open 0-based pixel ranges inside the image.
+        Half-open 0-based pixel ranges inside the image (inside the region, when one is given).
     beam
         Beam to use when the header has none.
+    region
+        As in :func:`load_image_info`.
 
     Returns
     -------
@@ -270,7 +309,7 @@ def load_section(
         As :func:`load_image_info`, or when the section lies outside the image.
     """
     with _open(path) as hdul:
-        info = _info_from(hdul, path, beam)
+        info = _info_from(hdul, path, beam, region)
         ny, nx = info.shape
         if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
             raise InvalidImageError(f"section y[{y0}:{y1}] x[{x0}:{x1}] is outside {info.name} of shape {info.shape}")
