@@ -72,9 +72,9 @@ class SourceFitting:
         pixels: list[IslandPixels] = []
         given: dict[int, F64] = {}
         for row, isl in islands.items():
-            nested = [n for n in table["nested"][row] if "pixel_xy" in n]
             if self.fittable(table[row]):
-                if self.nested_as_components and nested:
+                nested = [n for n in table["nested"][row] if "pixel_xy" in n] if self.nested_as_components else []
+                if nested:
                     start = self._nested_start(table[row], isl, nested, beam_sigma)
                     if start.size == 0:
                         continue  # caesar: no nested source bright enough to start from, no fit
