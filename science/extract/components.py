@@ -115,8 +115,9 @@ def _one(
     beam = geo.beam
     ra, dec = sky
     bmaj, bmin = FWHM * sx, FWHM * sy
-    ecc = math.sqrt(max(0.0, 1.0 - (bmin / bmaj) ** 2)) if bmaj > 0 else 0.0
-    ecc_beam = math.sqrt(max(0.0, 1.0 - (beam.bmin_arcsec / beam.bmaj_arcsec) ** 2))
+    # caesar's "eccentricity" (MathUtils::ComputeEllipseEccentricity) is 1 − b²/a², the square of e
+    ecc = 1.0 - (bmin / bmaj) ** 2 if bmaj > 0 else 0.0
+    ecc_beam = 1.0 - (min(beam.bmin_arcsec, beam.bmaj_arcsec) / max(beam.bmin_arcsec, beam.bmaj_arcsec)) ** 2
     dmaj, dmin, dpa = deconvolve(bmaj * scale, bmin * scale, pa, beam)
     return {
         "iauName": iau_name(ra, dec), "x": x0, "y": y0, "x_err": e_x, "y_err": e_y,
@@ -132,7 +133,7 @@ def _one(
         "bmaj_deconv_wcs(arcsec)": dmaj, "bmin_deconv_wcs(arcsec)": dmin, "pa_deconv_wcs(deg)": dpa,
         "fitBeamEllipseEccentricityRatio": ecc / ecc_beam if ecc_beam > 0 else 0.0,
         "fitBeamEllipseAreaRatio": bmaj * bmin * scale**2 / (beam.bmaj_arcsec * beam.bmin_arcsec),
-        "fitBeamEllipseRotAngle": (pa - beam.bpa_deg) % 180.0,
+        "fitBeamEllipseRotAngle": pa - beam.bpa_deg,  # as caesar computes it (its header says 0-180)
         "sx": sx, "sy": sy, "theta": math.degrees(th), "sx_err": e_sx, "sy_err": e_sy, "theta_err": math.degrees(e_th),
     }  # fmt: skip
 

@@ -295,7 +295,7 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
         """The configured :class:`SourceFitting` (which sources are fitted, from which start)."""
         from science.extract.sourcefit import SourceFitting
 
-        return SourceFitting(self.gaussian_fitter(), self.fit_usenestedascomponents)
+        return SourceFitting(self.gaussian_fitter(), self.fit_usenestedascomponents, self.fit_useellipsecuts)
 
     def gaussian_fitter(self) -> GaussianFitter:
         """The configured :class:`GaussianFitter`."""

@@ -39,6 +39,9 @@ class FitOptionParams(BaseModel):
     fit_usenestedascomponents: bool = Field(
         False, description="Start a fit from the island's nested sources (fit-usenestedascomponents)."
     )
+    fit_useellipsecuts: bool = Field(
+        False, description="Mark FAKE the components whose ellipse compares badly with the beam (fit-useellipsecuts)."
+    )
     fit_parboundincreasestep: float = Field(
         0.1, gt=0, description="Bound widening step of each fit retry (fit-parboundincreasestep)."
     )

@@ -8,6 +8,10 @@
   pixel moments, or one per peak at the beam shape when it has several peaks), all sorted by amplitude.
 - Otherwise each fittable nested source is fitted alone on its own pixels, and its components go to its
   dict (the island keeps none).
+- With ``fit-useellipsecuts`` a component whose ellipse compares badly with the beam's is marked FAKE
+  (caesar ``SourceFitter::DoChi2Fit``): eccentricity ratio (caesar's ``1 − b²/a²`` over the beam's, when the
+  beam's is not 0) outside (0.5, 1.5), area ratio outside (0.01, 10), or ``|pa − bpa|`` at least 45°
+  (caesar's defaults; caesar-rest exposes only the switch).
 
 The pixel fits themselves are :class:`science.extract.fitting.GaussianFitter`'s, batched over all sources.
 """
@@ -24,6 +28,7 @@ import numpy.typing as npt
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from science.extract.artefacts import FAKE
 from science.extract.components import ComponentGeometry, component_records, component_sky
 from science.extract.fitting import GaussianFitter
 from science.extract.gaussian import NPAR
@@ -36,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
 
+#: caesar's fit-ellipse cut limits (fitEllipseEccentricityRatioMin/MaxCut, …AreaRatioMin/MaxCut, …RotAngleCut).
+ECCENTRICITY_RATIO, AREA_RATIO, ROT_ANGLE_DEG = (0.5, 1.5), (0.01, 10.0), 45.0
+
 
 @dataclass(frozen=True)
 class SourceFitting:
@@ -44,6 +52,7 @@ class SourceFitting:
 
     fitter: GaussianFitter
     nested_as_components: bool = False
+    ellipse_cuts: bool = False
 
     def fittable(self, source: Any) -> bool:
         """caesar's ``IsFittableSource``: POINT-LIKE, or COMPACT of at most ``max_nbeams`` beams."""
@@ -103,6 +112,10 @@ class SourceFitting:
             if records:
                 ratio = self.fitter.free_axis_ratio.get(i, records[0]["bmaj"] / records[0]["bmin"])
                 records[0]["free_axis_ratio"] = ratio
+            if self.ellipse_cuts:
+                for record in records:
+                    if not _ellipse_like_beam(record):
+                        record["sourcenessId"] = FAKE
             _store(owner, records)
         logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
 
@@ -120,6 +133,14 @@ class SourceFitting:
             return np.empty(0)
         comps = np.concatenate([start.p0 for start in self.fitter.starts(chosen, beam_sigma)]).reshape(-1, NPAR)
         return comps[np.argsort(-comps[:, 0], kind="stable")].ravel()
+
+
+def _ellipse_like_beam(record: dict[str, Any]) -> bool:
+    """caesar's fit-ellipse cuts on a component's ratios to the beam (its default limits)."""
+    ecc = float(record["fitBeamEllipseEccentricityRatio"])  # 0 when the beam is round: not cut
+    good_ecc = ecc == 0.0 or ECCENTRICITY_RATIO[0] < ecc < ECCENTRICITY_RATIO[1]
+    good_area = AREA_RATIO[0] < float(record["fitBeamEllipseAreaRatio"]) < AREA_RATIO[1]
+    return good_ecc and good_area and abs(float(record["fitBeamEllipseRotAngle"])) < ROT_ANGLE_DEG
 
 
 def _store(owner: Any, records: list[dict[str, Any]]) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from astropy.wcs import WCS
 
+from science.extract.extractor import ExtractionParams
 from science.extract.fitting import GaussianFitter
 from science.extract.sourcefit import SourceFitting
 from science.extract.sources import empty_island_table
@@ -57,3 +59,34 @@ def test_nested_sources_below_the_peak_threshold_give_no_start_and_no_fit() -> N
     # none bright enough: caesar does not fit the island at all
     assert _fit(True, peak_zthr=200.0, fewer_zthr=1.0) == []
     assert len(_fit(False, peak_zthr=200.0, fewer_zthr=1.0)) == 1  # own path: the brightest pixel seeds one
+
+
+def _one_ellipse(pa_deg: float, beam: Beam, ellipse_cuts: bool) -> dict[str, Any]:
+    """One elongated Gaussian (FWHM 8 × 4 px) at position angle ``pa_deg`` (caesar's: θ − 90°), fitted."""
+    theta = np.radians(pa_deg + 90.0)
+    isl = gaussian_island(np.array([1.0, 20.0, 20.0, 8 / 2.3548, 4 / 2.3548, theta]), size=41, cut=0.02)
+    table = empty_island_table(1)
+    table["npix"][0], table["beamArea"][0], table["morphId"][0] = len(isl.x), 18.13, 1
+    fitter = GaussianFitter(fix_unresolved=False, nretries=10, unbounded=frozenset({"theta"}))
+    fitting = SourceFitting(fitter, ellipse_cuts=ellipse_cuts)
+    fitting.fit_table(table, {0: isl}, beam=beam, pixscale_arcsec=2.0, wcs=WCS(naxis=2), frequency_hz=None)
+    comp: dict[str, Any] = table["components"][0][0]
+    return comp
+
+
+def test_ratios_to_the_beam_are_caesars() -> None:
+    beam = Beam(10.0, 6.0, 30.0)
+    comp = _one_ellipse(-20.0, beam, ellipse_cuts=False)
+    assert comp["pa"] == pytest.approx(-20.0, abs=0.01)
+    assert comp["fitBeamEllipseRotAngle"] == pytest.approx(-50.0, abs=0.01)  # pa − bpa, not folded to 0-180
+    # caesar's eccentricity is 1 − b²/a²: (1 − 1/4) / (1 − 0.36)
+    assert comp["fitBeamEllipseEccentricityRatio"] == pytest.approx(0.75 / 0.64, rel=1e-3)
+    assert comp["fitBeamEllipseAreaRatio"] == pytest.approx(8 * 4 * 2.0**2 / (10 * 6), rel=1e-3)  # in arcsec²
+
+
+@pytest.mark.parametrize(("pa", "fake"), [(10.0, False), (-40.0, False), (60.0, True), (-50.0, True)])
+def test_ellipse_cuts_mark_a_component_turned_away_from_the_beam_fake(pa: float, fake: bool) -> None:
+    round_beam = Beam(8.0, 8.0, 0.0)  # eccentricity ratio 0: not cut; area ratio 0.5; |pa − 0| against 45°
+    assert (_one_ellipse(pa, round_beam, ellipse_cuts=True)["sourcenessId"] == 3) is fake
+    assert _one_ellipse(pa, round_beam, ellipse_cuts=False)["sourcenessId"] == 2
+    assert ExtractionParams.parse({"fit-useellipsecuts": True}).source_fitting().ellipse_cuts
