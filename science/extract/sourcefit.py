@@ -48,7 +48,7 @@ ECCENTRICITY_RATIO, AREA_RATIO, ROT_ANGLE_DEG = (0.5, 1.5), (0.01, 10.0), 45.0
 @dataclass(frozen=True)
 class SourceFitting:
     """caesar's source fitting: ``fitter`` for the pixel fits, ``nested_as_components`` its
-    ``fit-usenestedascomponents``."""
+    ``fit-usenestedascomponents``, ``ellipse_cuts`` its ``fit-useellipsecuts``."""
 
     fitter: GaussianFitter
     nested_as_components: bool = False
@@ -137,8 +137,9 @@ class SourceFitting:
 
 def _ellipse_like_beam(record: dict[str, Any]) -> bool:
     """caesar's fit-ellipse cuts on a component's ratios to the beam (its default limits)."""
-    ecc = float(record["fitBeamEllipseEccentricityRatio"])  # 0 when the beam is round: not cut
-    good_ecc = ecc == 0.0 or ECCENTRICITY_RATIO[0] < ecc < ECCENTRICITY_RATIO[1]
+    round_beam = float(record["bmaj_beam(arcsec)"]) == float(record["bmin_beam(arcsec)"])  # eccentricity 0: no cut
+    ecc = float(record["fitBeamEllipseEccentricityRatio"])
+    good_ecc = round_beam or ECCENTRICITY_RATIO[0] < ecc < ECCENTRICITY_RATIO[1]
     good_area = AREA_RATIO[0] < float(record["fitBeamEllipseAreaRatio"]) < AREA_RATIO[1]
     return good_ecc and good_area and abs(float(record["fitBeamEllipseRotAngle"])) < ROT_ANGLE_DEG
 

@@ -90,3 +90,17 @@ def test_ellipse_cuts_mark_a_component_turned_away_from_the_beam_fake(pa: float,
     assert (_one_ellipse(pa, round_beam, ellipse_cuts=True)["sourcenessId"] == 3) is fake
     assert _one_ellipse(pa, round_beam, ellipse_cuts=False)["sourcenessId"] == 2
     assert ExtractionParams.parse({"fit-useellipsecuts": True}).source_fitting().ellipse_cuts
+
+
+def test_with_an_elliptical_beam_a_round_component_fails_the_eccentricity_cut() -> None:
+    # caesar: eccentricity ratio 0 / E_beam = 0, outside (0.5, 1.5); only a round beam skips the cut
+    beam = Beam(10.0, 6.0, 0.0)
+    isl = gaussian_island(np.array([1.0, 20.0, 20.0, 2.0, 2.0, np.pi / 2]), size=41, cut=0.02)
+    table = empty_island_table(1)
+    table["npix"][0], table["beamArea"][0], table["morphId"][0] = len(isl.x), 18.13, 1
+    fitting = SourceFitting(GaussianFitter(fix_unresolved=False), ellipse_cuts=True)
+    fitting.fit_table(table, {0: isl}, beam=beam, pixscale_arcsec=2.0, wcs=WCS(naxis=2), frequency_hz=None)
+    comp = table["components"][0][0]
+    assert comp["fitBeamEllipseEccentricityRatio"] == pytest.approx(0.0, abs=1e-3)
+    assert abs(comp["fitBeamEllipseRotAngle"]) < 45 and 0.01 < comp["fitBeamEllipseAreaRatio"] < 10  # those pass
+    assert comp["sourcenessId"] == 3
