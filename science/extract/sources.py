@@ -189,7 +189,8 @@ def shift_pixels(table: Table, dy: int, dx: int) -> None:
         table[key] += dy
     offset = np.array([dx, dy], np.int32)
     for row in range(len(table)):
-        table["contour"][row] = np.asarray(table["contour"][row]) + offset
+        if table["contour"][row] is not None:
+            table["contour"][row] = np.asarray(table["contour"][row]) + offset
         for comp in table["components"][row]:
             comp["x"], comp["y"] = comp["x"] + dx, comp["y"] + dy
         for nested in table["nested"][row]:
@@ -197,7 +198,8 @@ def shift_pixels(table: Table, dy: int, dx: int) -> None:
                 nested[key] += dx
             for key in _Y_KEYS:
                 nested[key] += dy
-            nested["contour"] = np.asarray(nested["contour"]) + offset
+            if nested.get("contour") is not None:
+                nested["contour"] = np.asarray(nested["contour"]) + offset
             if "pixel_xy" in nested:
                 nested["pixel_xy"] = np.asarray(nested["pixel_xy"]) + offset
             for comp in nested.get("components", []):
