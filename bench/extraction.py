@@ -59,6 +59,28 @@ SIM = {
 
 
 # --------------------------------------------------------------------------- workers (one process each)
+def cirasa_params(
+    seedthr: float = 5.0,
+    extended: bool = False,
+    skip_outliers: bool = False,
+    estimator: str = "Median",
+    box_beams: float = 20.0,
+    reject_artefacts: bool = True,
+) -> Any:
+    """The extraction settings :func:`run_cirasa` runs with (its arguments of the same names)."""
+    from science.extract.params import ExtractionParams
+
+    return ExtractionParams(
+        seedthr=seedthr,
+        fitsources=True,
+        rejectartefacts=reject_artefacts,
+        extendedsearch=extended,
+        bkgskipoutliers=skip_outliers,
+        bkgestimator=estimator,
+        bkgbox=box_beams,
+    )
+
+
 def run_cirasa(
     image: Path,
     out: Path,
@@ -75,19 +97,10 @@ def run_cirasa(
     ``box_beams`` beams (``bkgbox``), or on Aegean's background and noise maps saved in ``maps_from``; artefact
     flags unless ``reject_artefacts`` is False."""
     from science.extract.extractor import extract_file
-    from science.extract.params import ExtractionParams
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    params = ExtractionParams(
-        seedthr=seedthr,
-        fitsources=True,
-        rejectartefacts=reject_artefacts,
-        extendedsearch=extended,
-        bkgskipoutliers=skip_outliers,
-        bkgestimator=estimator,
-        bkgbox=box_beams,
-    )
+    params = cirasa_params(seedthr, extended, skip_outliers, estimator, box_beams, reject_artefacts)
     if maps_from is None:
         table = extract_file(image, params)
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MATCH_RADIUS_PIX", "catalogue", "paired", "score"]
+__all__ = ["MATCH_RADIUS_PIX", "catalogue", "paired", "score", "split_causes"]
 
 #: A detection within this many pixels of a truth source matches it.
 MATCH_RADIUS_PIX = 3.0
@@ -104,3 +104,57 @@ def paired(mine: Path, peer: Path, peer_finder: str, truth: Any, snr_min: float 
         "only_this": only_mine,
         "p_value": float(f"{binomtest(only_mine, n, 0.5).pvalue:.2g}") if n else 1.0,
     }
+
+
+def _seeded(data: Any, level: Any, rms: Any, xy: Any, thr: float, half: int = 2) -> Any:
+    """Whether the brightest pixel within ``half`` px of each position is at least ``thr`` noise above the
+    background: what any seed-threshold finder on those maps can start from."""
+    ny, nx = data.shape
+    out = np.zeros(len(xy), bool)
+    for n, (x, y) in enumerate(np.asarray(xy, float)):
+        cx, cy = round(float(x)), round(float(y))
+        ys, xs = slice(max(cy - half, 0), min(cy + half + 1, ny)), slice(max(cx - half, 0), min(cx + half + 1, nx))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (np.asarray(data[ys, xs], float) - level[ys, xs]) / rms[ys, xs]
+        out[n] = bool(np.isfinite(z).any() and np.nanmax(z) >= thr)
+    return out
+
+
+def split_causes(
+    mine: Path,
+    peer: Path,
+    peer_finder: str,
+    truth: Any,
+    data: Any,
+    maps: tuple[Any, Any],
+    peer_maps: tuple[Any, Any],
+    seedthr: float = 5.0,
+) -> dict[str, dict[str, int]]:
+    """Why each real S/N ≥ 5 source found by only one of two finders was missed by the other: ``below_seed``
+    (its peak is under the other's seed threshold on the other's background and noise maps, while over it on
+    the finder's own: the two noise maps decide) or ``lost_after_seed`` (over both thresholds: the other's
+    later stages, for this engine the fitting and the artefact flags, lost it), ``other`` (neither map seeds it:
+    found through a neighbour). ``maps`` = this engine's ``(level, rms)``, ``peer_maps`` the peer's."""
+    from science.match import match_to_truth
+
+    real = truth[truth["class"] != "spurious"]
+    bright = np.flatnonzero(np.asarray(real["snr"]) >= 5.0)
+    found = [
+        set(match_to_truth(catalogue(f, d), real, radius_pix=MATCH_RADIUS_PIX, snr_min=5.0).truth_index.tolist())
+        for f, d in (("cirasa", mine), (peer_finder, peer))
+    ]
+    xy = np.column_stack([np.asarray(real["x"], float), np.asarray(real["y"], float)])
+    seeded = [_seeded(data, *m, xy, seedthr) for m in (maps, peer_maps)]
+    out: dict[str, dict[str, int]] = {}
+    for me, other, key in ((0, 1, "only_this"), (1, 0, f"only_{peer_finder}")):
+        counts = {"below_seed": 0, "lost_after_seed": 0, "other": 0}
+        for i in bright:
+            if i in found[me] and i not in found[other]:
+                if seeded[other][i]:
+                    counts["lost_after_seed"] += 1
+                elif seeded[me][i]:
+                    counts["below_seed"] += 1
+                else:
+                    counts["other"] += 1
+        out[key] = counts
+    return out

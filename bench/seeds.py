@@ -14,6 +14,11 @@ artefact flags' axis-ratio limit; ``cirasa_clipped_bkgbox30``, 30-beam boxes, lo
 all together, so a setting picked for one group's luck shows on the other (the 30-beam box did not hold up).
 ``cirasa_no_artefact_flags`` is ``cirasa_clipped`` with the artefact rejection off, as Aegean has none:
 what detection alone finds, at the reliability that costs.
+
+Each split also says why the other finder missed a source (``why``, :func:`bench.scoring.split_causes`):
+``below_seed`` when its peak is under the other's seed threshold on the other's noise map but over it on the
+finder's own (the two noise maps' estimation noise decides which S/N ≈ 5 sources cross), ``lost_after_seed``
+when both maps seed it (for this engine: the fitting or the artefact flags lost it).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.extraction import SIM, run_cirasa
-from bench.peers import run_aegean
-from bench.scoring import paired, score
+import numpy as np
+
+from bench.extraction import SIM, cirasa_params, run_cirasa
+from bench.peers import MAPS_FILE, run_aegean
+from bench.scoring import paired, score, split_causes
 
 RESULTS = Path(__file__).parent / "results" / "extraction_seeds.json"
 SELECTION = (42, 43, 44, 45, 46)
@@ -44,19 +51,31 @@ CONFIGS: dict[str, dict[str, Any]] = {
 ON_AEGEAN_MAPS = "cirasa_on_aegean_maps"
 
 
-def _run(key: str, image: Path, out: Path, aegean: Path) -> None:
+def _settings(key: str) -> dict[str, Any]:
     settings = CONFIGS[key]
+    return {
+        "skip_outliers": settings.get("bkgskipoutliers", False),
+        "estimator": settings.get("bkgestimator", "Median"),
+        "box_beams": settings.get("bkgbox", 20.0),
+        "reject_artefacts": settings.get("rejectartefacts", True),
+    }
+
+
+def _run(key: str, image: Path, out: Path, aegean: Path) -> None:
     if key == ON_AEGEAN_MAPS:
         run_cirasa(image, out, maps_from=aegean)
-        return
-    run_cirasa(
-        image,
-        out,
-        skip_outliers=settings.get("bkgskipoutliers", False),
-        estimator=settings.get("bkgestimator", "Median"),
-        box_beams=settings.get("bkgbox", 20.0),
-        reject_artefacts=settings.get("rejectartefacts", True),
-    )
+    else:
+        run_cirasa(image, out, **_settings(key))
+
+
+def _maps(key: str, data: Any, beam_pixels: float, aegean_maps: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The background and noise maps a configuration detects on."""
+    from science.extract.pipeline import background_maps
+
+    if key == ON_AEGEAN_MAPS:
+        return aegean_maps
+    maps = background_maps(data, cirasa_params(**_settings(key)), beam_pixels)
+    return maps.level, maps.rms
 
 
 def one_image(seed: int, work: Path) -> dict[str, Any]:
@@ -73,12 +92,19 @@ def one_image(seed: int, work: Path) -> dict[str, Any]:
     run_aegean(path, aegean)
     keep = ("completeness_snr5", "completeness_snr7", "reliability")
     row["aegean"] = {k: v for k, v in score("aegean", aegean, truth).items() if k in keep}
+    from science.io.fits import load_image
+
+    loaded = load_image(path)
+    beam_pixels = loaded.beam.size_pixels(loaded.pixscale_arcsec)
+    aegean_maps = (np.load(aegean / MAPS_FILE.format(kind="bkg")), np.load(aegean / MAPS_FILE.format(kind="rms")))
     for key in CONFIGS:
         out = work / f"{key}-{seed}"
         out.mkdir()
         _run(key, path, out, aegean)
         result = {k: v for k, v in score("cirasa", out, truth).items() if k in keep}
-        row[key] = {**result, "vs_aegean_snr5": paired(out, aegean, "aegean", truth)}
+        maps = _maps(key, loaded.data, beam_pixels, aegean_maps)
+        causes = split_causes(out, aegean, "aegean", truth, loaded.data, maps, aegean_maps)
+        row[key] = {**result, "vs_aegean_snr5": {**paired(out, aegean, "aegean", truth), "why": causes}}
     path.unlink()
     return row
 
@@ -109,6 +135,13 @@ def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "only_aegean": only_aegean,
                 "only_this": only_this,
                 "p_value": float(f"{binomtest(only_this, n, 0.5).pvalue:.2g}") if n else 1.0,
+                "why": {
+                    side: {
+                        cause: sum(r[key]["vs_aegean_snr5"]["why"][side][cause] for r in rows)
+                        for cause in ("below_seed", "lost_after_seed", "other")
+                    }
+                    for side in ("only_this", "only_aegean")
+                },
             },
         }
     return {"n_real_snr5": total, **summary}
