@@ -31,12 +31,12 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
     # caesar's FITS noise map asked for as caesar-rest asks: the tiles' Slurm jobs fill one file together.
-    # fit-freebkg changes caesar's results but is not implemented here: the flow says so.
+    # fit-usebkgboxestimate changes caesar's results but is not implemented here: the flow says so.
     maps = {
         "save-fits": True,
         "save-rmsmap": True,
         "save-residualmap": True,
-        "fit-freebkg": True,
+        "fit-usebkgboxestimate": True,
         "nthreads": 2,
     }
     job = JobSpec(
@@ -66,7 +66,7 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cluster"] == "slurm"
-    assert summary["unapplied_options"] == ["fit-freebkg"]
+    assert summary["unapplied_options"] == ["fit-usebkgboxestimate"]
     job_ids = {w["slurm_job_id"] for w in summary["workers"]}
     assert "" not in job_ids, "every tile must have run inside a Slurm job"
     assert len(summary["workers"]) == 4  # 1024² in tiles of 512

@@ -6,7 +6,10 @@ into up to
 maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
 ``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr`` and ≥ ``fewer_zthr``, the seed
 threshold; :mod:`science.extract.starts`), brightest first. The
-background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0),
+background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0, the
+estimated background: caesar ``fit-estimatedbkg``; with ``free_bkg`` a constant offset is fitted too, start 0,
+bounds ``[min(vmin, −σ̄), min(vmax, σ̄)]`` as caesar's ``fit-freebkg`` around its estimated background,
+none with ``fit-nobkglimits``; components are returned without it, the offsets in ``fitted_offset``),
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
 :class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
@@ -83,6 +86,9 @@ class GaussianFitter:
         to the beam (a point-source model, so ``S = Speak``); caesar leaves the shape free (False).
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
+    free_bkg, bkg_limits
+        Fit a constant offset over the background map (``fit-freebkg``), bounded unless ``bkg_limits`` is
+        False (``fit-nobkglimits``).
     fewer_zthr
         The seed threshold: a component is a detection only at it. Deblending peaks below it seed no
         component (caesar seeds every 3×3 peak above ``peak_zthr``, 1σ: noise bumps on island wings, which
@@ -118,6 +124,8 @@ class GaussianFitter:
         fix_unresolved: bool = True,
         resolved_nsigma: float = 2.5,
         fewer_zthr: float = 5.0,
+        free_bkg: bool = False,
+        bkg_limits: bool = True,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0:
             raise ParameterError("need max_components ≥ 1, max_nbeams > 0 and nretries ≥ 0")
@@ -150,6 +158,9 @@ class GaussianFitter:
         self.fix_unresolved = bool(fix_unresolved)
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
+        self.free_bkg, self.bkg_limits = bool(free_bkg), bool(bkg_limits)
+        #: Fitted offsets (Jy/beam over the background map) of the last fits with ``free_bkg``, by island index.
+        self.fitted_offset: dict[int, float] = {}
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
         self.free_axis_ratio: dict[int, float] = {}
 
@@ -204,6 +215,19 @@ class GaussianFitter:
             at += p0.size
         return out
 
+    def _with_offset(self, starts: list[Start], islands: list[IslandPixels]) -> list[Start]:
+        """``starts`` with the fitted offset appended (start 0, caesar's bounds) when ``free_bkg``."""
+        if not self.free_bkg:
+            return starts
+        out = []
+        for start, isl in zip(starts, islands, strict=True):
+            rms = float(isl.rms.mean())
+            lo, hi = -np.inf, np.inf
+            if self.bkg_limits:
+                lo, hi = min(float(isl.value.min()), -rms), max(min(float(isl.value.max()), rms), 0.0)
+            out.append(Start(np.append(start.p0, 0.0), np.append(start.lo, lo), np.append(start.hi, hi)))
+        return out
+
     # ------------------------------------------------------------------ fitting
     def fit_islands(
         self,
@@ -214,7 +238,7 @@ class GaussianFitter:
         """Fit every island (from ``given`` start values where given, see :meth:`starts`; a retry with fewer
         components starts from the island's own peaks); returns ``(outcome with G = 1, index into the
         input)`` per island, input order."""
-        starts = self.starts(islands, beam_sigma, given=given)
+        starts = self._with_offset(self.starts(islands, beam_sigma, given=given), islands)
         ncomp = np.array([s.p0.size // NPAR for s in starts])
         results: list[tuple[FitOutcome, int] | None] = [None] * len(islands)
         chunks = []
@@ -246,15 +270,18 @@ class GaussianFitter:
         self.free_axis_ratio = {
             i: float(max(o.params[0][3], o.params[0][4]) / max(min(o.params[0][3], o.params[0][4]), 1e-9))
             for o, i in done
-            if o.params.shape[1] == NPAR
+            if o.params.shape[1] // NPAR == 1
         }
         if self.fix_unresolved:
             self._refit_unresolved(done, starts, islands, beam_sigma)
-        return done
+        if not self.free_bkg:
+            return done
+        self.fitted_offset = {i: float(o.params[0, -1]) for o, i in done}
+        return [(_without_offset(o), i) for o, i in done]
 
     def _faint(self, out: FitOutcome, islands: list[IslandPixels]) -> npt.NDArray[np.bool_]:
         """Fits whose faintest component's fitted peak is below ``fewer_zthr`` × the island's mean rms."""
-        amps = out.params[:, 0::NPAR].min(axis=1)
+        amps = out.params[:, 0 : out.params.shape[1] - out.params.shape[1] % NPAR : NPAR].min(axis=1)
         sigma = np.array([float(isl.rms.mean()) for isl in islands])
         faint: npt.NDArray[np.bool_] = amps < self.fewer_zthr * sigma
         return faint
@@ -265,7 +292,7 @@ class GaussianFitter:
         """Fit again with one component fewer (the faintest seed dropped), down to one: caesar's last resort
         for a fit on a bound, and ours for a component below ``fewer_zthr``; None where no fit ends clean
         (converged, off the bounds, every component at ``fewer_zthr`` or one component left)."""
-        sts = self.starts(islands, beam, max_components=ncomp)
+        sts = self._with_offset(self.starts(islands, beam, max_components=ncomp), islands)
         out = solve(
             islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
         )
@@ -304,13 +331,16 @@ class GaussianFitter:
     ) -> None:
         """Refit unresolved single components with σ and θ fixed to the beam, in place."""
         todo = [
-            j for j, (out, _) in enumerate(done) if out.params.shape[1] == NPAR and not self.resolved(out, beam_sigma)
+            j
+            for j, (out, _) in enumerate(done)
+            if out.params.shape[1] // NPAR == 1 and not self.resolved(out, beam_sigma)
         ]
-        fixed = np.array([0.0, 0.0, 0.0, beam_sigma[0], beam_sigma[1], beam_sigma[2]])
-        shape = np.array([False, False, False, True, True, True])
+        fixed = np.array([0.0, 0.0, 0.0, beam_sigma[0], beam_sigma[1], beam_sigma[2]] + [0.0] * self.free_bkg)
+        shape = np.array([False, False, False, True, True, True] + [False] * self.free_bkg)
         # islands fitted with fewer components than seeded take the bounds of a one-component start
-        reduced = [done[j][1] for j in todo if starts[done[j][1]].p0.size != NPAR]
-        for i, single in zip(reduced, self.starts([islands[i] for i in reduced], beam_sigma, 1), strict=True):
+        reduced = [done[j][1] for j in todo if starts[done[j][1]].p0.size // NPAR != 1]
+        group = [islands[i] for i in reduced]
+        for i, single in zip(reduced, self._with_offset(self.starts(group, beam_sigma, 1), group), strict=True):
             starts[i] = single
 
         def refit(chunk: npt.NDArray[np.intp]) -> None:
@@ -339,3 +369,8 @@ class GaussianFitter:
             return 1
         ndf = max(ndata - outcome.params.shape[1], 1)
         return 3 if self.chi2_cut is None or float(outcome.chi2[0]) / ndf < self.chi2_cut else 2
+
+
+def _without_offset(out: FitOutcome) -> FitOutcome:
+    """A one-island outcome's components only (its fitted offset, the last parameter, dropped)."""
+    return FitOutcome(out.params[:, :-1], out.cov[:, :-1, :-1], out.chi2, out.converged, out.at_bound, out.cov_ok)

@@ -2,7 +2,8 @@
 
 A component has six parameters ``(A, x0, y0, sx, sy, theta)``: amplitude, centre (pixels), standard
 deviations along its own axes (pixels) and the angle of the ``sx`` axis from the +x axis (radians,
-counter-clockwise). Two solvers share the model:
+counter-clockwise). A parameter vector of ``6k + 1`` values ends with a constant offset added to the ``k``
+components (caesar's fitted background, ``fit-freebkg``). Two solvers share the model:
 
 * :func:`fit_ragged` — a vectorised Levenberg–Marquardt over many islands at once (same number of
   components each, pixels concatenated), with box bounds by projection. It does the bulk of a survey
@@ -65,11 +66,25 @@ def _terms(p: F64, x: F64, y: F64) -> tuple[F64, ...]:
     return amp, c, s, u, v, sx, sy, g
 
 
+def _split(params: F64) -> tuple[F64, F64 | None]:
+    """The ``6k`` component parameters and the offset ``(...,)`` (None without one)."""
+    extra = params.shape[-1] % NPAR
+    if extra == 0:
+        return params, None
+    if extra != 1:
+        raise ValueError(f"a parameter vector has 6k or 6k + 1 values, got {params.shape[-1]}")
+    return params[..., :-1], params[..., -1]
+
+
 def gaussian_model(params: F64, x: F64, y: F64) -> F64:
-    """Sum of components: ``params`` ``(..., 6k)``, pixels ``x``, ``y`` ``(..., N)`` → ``(..., N)``."""
-    p = params.reshape(*params.shape[:-1], -1, NPAR)
+    """Sum of components (plus the offset of a ``6k + 1`` vector): ``params`` ``(..., 6k[+1])``, pixels
+    ``x``, ``y`` ``(..., N)`` → ``(..., N)``."""
+    comps, offset = _split(params)
+    p = comps.reshape(*comps.shape[:-1], -1, NPAR)
     amp, *_, g = _terms(p, x[..., None, :], y[..., None, :])
     total: F64 = (amp * g).sum(axis=-2)
+    if offset is not None:
+        total = total + offset[..., None]
     return total
 
 
@@ -78,6 +93,12 @@ def _model_and_jacobian(params: F64, x: F64, y: F64, weight: F64 | None = None) 
 
     With ``weight`` ``(..., N)`` both come multiplied by it (padding pixels with weight 0 drop out).
     """
+    comps, offset = _split(params)
+    if offset is not None:  # the offset's derivative is 1 at every pixel
+        base, base_jac = _model_and_jacobian(comps, x, y, weight)
+        ones = np.ones(base_jac.shape[:-1]) if weight is None else np.broadcast_to(weight, base_jac.shape[:-1])
+        shifted: F64 = base + offset[..., None] * (1.0 if weight is None else weight)
+        return shifted, np.concatenate([base_jac, ones[..., None]], axis=-1)
     p = params.reshape(*params.shape[:-1], 1, -1, NPAR)  # (..., 1, k, 6): pixels on axis -2
     amp, x0, y0, sx, sy, th = (p[..., i] for i in range(NPAR))
     c, s = np.cos(th), np.sin(th)
@@ -104,7 +125,7 @@ def _model_and_jacobian(params: F64, x: F64, y: F64, weight: F64 | None = None) 
 
 
 def gaussian_jacobian(params: F64, x: F64, y: F64) -> F64:
-    """Derivatives of :func:`gaussian_model`: ``(..., N, 6k)``."""
+    """Derivatives of :func:`gaussian_model`: ``(..., N, 6k[+1])``."""
     return _model_and_jacobian(params, x, y)[1]
 
 

@@ -45,6 +45,15 @@ class FitOptionParams(BaseModel):
     fit_parboundincreasestep: float = Field(
         0.1, gt=0, description="Bound widening step of each fit retry (fit-parboundincreasestep)."
     )
+    fit_freebkg: bool = Field(
+        False, description="Fit a constant offset over the background map, within +-mean rms (fit-freebkg)."
+    )
+    fit_nobkglimits: bool = Field(False, description="With fit-freebkg, the offset is unbounded (fit-nobkglimits).")
+    fit_estimatedbkg: bool = Field(
+        False,
+        description="The fit's background is the estimated one (fit-estimatedbkg): always so here, as the fitted "
+        "pixels have the background map subtracted.",
+    )
 
     def fit_bounds(self) -> dict[str, Any]:
         """Keyword arguments of :class:`science.extract.fitting.GaussianFitter` for these switches."""
@@ -59,6 +68,8 @@ class FitOptionParams(BaseModel):
             "fix_sigma": self.fit_fixsigma,
             "fix_theta": self.fit_fixtheta,
             "bound_step": self.fit_parboundincreasestep,
+            "free_bkg": self.fit_freebkg,
+            "bkg_limits": not self.fit_nobkglimits,
         }
 
 

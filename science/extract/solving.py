@@ -17,7 +17,7 @@ F64 = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, eq=False)
 class Start:
-    """Start values and bounds of one island's fit, ``(6k,)`` each."""
+    """Start values and bounds of one island's fit, ``(6k,)`` each (``(6k + 1,)`` with a fitted offset)."""
 
     p0: F64
     lo: F64
@@ -66,7 +66,7 @@ def retry(
         widen = (1 + n) * step * 0.5 * np.abs(hi[todo] - lo[todo])
         lo[todo] -= widen
         hi[todo] += widen
-        amp_cols = slice(0, None, NPAR)
+        amp_cols = slice(0, lo.shape[1] - lo.shape[1] % NPAR, NPAR)  # not a fitted offset (last, if any)
         lo[todo, amp_cols] = np.maximum(lo[todo, amp_cols], 0.0)
         for sig in (3, 4):
             lo[todo, sig::NPAR] = np.maximum(lo[todo, sig::NPAR], 0.3)

@@ -1,0 +1,85 @@
+"""caesar's fitted background offset (fit-freebkg, fit-nobkglimits): the model, both solvers, the fitter's
+bounds and the option's way from caesar-rest's name to the catalogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from science.extract.extractor import ExtractionParams
+from science.extract.fitting import GaussianFitter
+from science.extract.gaussian import fit_one, fit_ragged, gaussian_jacobian, gaussian_model
+from science.extract.islands import IslandPixels
+from tests.science.conftest import BEAM_SIGMA, gaussian_island
+
+TRUTH = np.array([1.0, 12.3, 11.7, 2.2, 1.6, 0.4])
+
+
+def _shifted(island: IslandPixels, offset: float) -> IslandPixels:
+    """The island's pixels with a constant ``offset`` left over the background (rms 0.01)."""
+    value = island.value + offset
+    return IslandPixels(island.x, island.y, value, island.rms, value / island.rms)
+
+
+def test_a_6k_plus_1_vector_ends_with_a_constant_offset() -> None:
+    x, y = np.array([3.0, 12.3, 20.0]), np.array([4.0, 11.7, 2.0])
+    with_offset = np.append(TRUTH, 0.25)
+    np.testing.assert_allclose(gaussian_model(with_offset, x, y), gaussian_model(TRUTH, x, y) + 0.25)
+    jac = gaussian_jacobian(with_offset, x, y)
+    assert jac.shape == (3, 7)
+    np.testing.assert_allclose(jac[:, :6], gaussian_jacobian(TRUTH, x, y))
+    np.testing.assert_allclose(jac[:, 6], 1.0)
+    with pytest.raises(ValueError, match="6k or 6k \\+ 1"):
+        gaussian_model(np.append(with_offset, 0.1), x, y)
+
+
+def test_both_solvers_recover_components_and_offset() -> None:
+    isl = _shifted(gaussian_island(TRUTH, 30, 0.03), 0.05)
+    p0 = np.append(TRUTH * np.array([0.8, 1, 1, 1.2, 0.9, 1]) + np.array([0, 0.6, -0.4, 0, 0, 0.1]), 0.0)
+    lo, hi = p0 - np.array([0.5, 3, 3, 1, 1, 1.5, 0.2]), p0 + np.array([0.5, 3, 3, 1, 1, 1.5, 0.2])
+    sizes, sigma = np.array([len(isl.x)]), np.array([0.01])
+    for out in (
+        fit_ragged(p0[None], lo[None], hi[None], isl.x, isl.y, isl.value, sizes, sigma),
+        fit_one(p0, lo, hi, isl.x, isl.y, isl.value, 0.01),
+    ):
+        np.testing.assert_allclose(out.params[0], np.append(TRUTH, 0.05), atol=1e-4)
+        assert out.converged[0] and not out.at_bound[0] and out.cov_ok[0]
+        assert out.cov.shape == (1, 7, 7) and out.cov[0, 6, 6] > 0
+
+
+def test_the_fitter_fits_the_offset_only_when_asked_and_within_caesars_bounds() -> None:
+    isl = _shifted(gaussian_island(TRUTH, 30, 0.03), 0.005)  # half the island rms left over the background
+    fixed = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0)
+    [(out, _)] = fixed.fit_islands([isl], BEAM_SIGMA)
+    assert out.params.shape == (1, 6) and fixed.fitted_offset == {}
+    free = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, free_bkg=True)
+    [(out, i)] = free.fit_islands([isl], BEAM_SIGMA)
+    assert out.params.shape == (1, 6) and out.cov.shape == (1, 6, 6)  # components only, as without
+    assert free.fitted_offset[i] == pytest.approx(0.005, abs=1e-5)
+    np.testing.assert_allclose(out.params[0][:3], TRUTH[:3], atol=1e-4)
+    # more offset than the mean island rms: bounded at +rms (caesar's min(Smax, offset + rms)), widened by
+    # the retries as every bound (0.1 · 0.5 · 2 rms once; a second widening frees no fit), LQ ...
+    far = _shifted(gaussian_island(TRUTH, 30, 0.03), 0.03)
+    [(out, i)] = free.fit_islands([far], BEAM_SIGMA)
+    assert free.fitted_offset[i] == pytest.approx(0.011) and free.quality(out, len(far.x)) == 1
+    # ... free with fit-nobkglimits
+    unbounded = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, free_bkg=True, bkg_limits=False)
+    [(out, i)] = unbounded.fit_islands([far], BEAM_SIGMA)
+    assert unbounded.fitted_offset[i] == pytest.approx(0.03, abs=1e-4) and unbounded.quality(out, len(far.x)) == 3
+
+
+def test_the_point_source_refit_keeps_the_offset_free() -> None:
+    beam = np.array([1.0, 12.2, 11.6, BEAM_SIGMA[0], BEAM_SIGMA[1], BEAM_SIGMA[2]])
+    isl = _shifted(gaussian_island(beam, 30, 0.03), 0.004)
+    fitter = GaussianFitter(fewer_zthr=1.0, free_bkg=True)
+    [(out, i)] = fitter.fit_islands([isl], BEAM_SIGMA)
+    np.testing.assert_allclose(out.params[0][3:], BEAM_SIGMA)  # refitted as a point source
+    np.testing.assert_allclose(out.params[0][:3], beam[:3], atol=1e-4)
+    assert fitter.fitted_offset[i] == pytest.approx(0.004, abs=1e-5)
+
+
+def test_caesar_rest_names_reach_the_fitter() -> None:
+    fitter = ExtractionParams(fit_freebkg=True, fit_nobkglimits=True).gaussian_fitter()
+    assert fitter.free_bkg and not fitter.bkg_limits
+    default = ExtractionParams(fit_estimatedbkg=True).gaussian_fitter()
+    assert not default.free_bkg and default.bkg_limits
