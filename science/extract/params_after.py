@@ -176,6 +176,11 @@ class ResidualParams(BaseModel):
     sourcebkgboxborder: int = Field(
         20, ge=1, description="Residual: border (px) of the box around a source (sourcebkgboxborder)."
     )
+    res_pssubtractionmethod: str = Field(
+        "DILATION",
+        description="Residual: DILATION replaces removed sources by the background; FITMODEL subtracts the fitted "
+        "model of fitted ones, none in an extraction: the residual comes before the fit, as in caesar (1, 2 accepted).",
+    )
 
     def residual_map(self) -> ResidualMap:
         """The configured :class:`ResidualMap` (used when ``computeresiduals``)."""
@@ -189,7 +194,16 @@ class ResidualParams(BaseModel):
             self.res_removenested,
             self.res_bkgaroundsource,
             self.sourcebkgboxborder,
+            self.res_pssubtractionmethod == "FITMODEL",
         )
+
+    @field_validator("res_pssubtractionmethod", mode="before")
+    @classmethod
+    def _ps_method(cls, value: Any) -> str:
+        text = {"1": "DILATION", "2": "FITMODEL"}.get(str(value).strip(), str(value).strip().upper())
+        if text not in ("DILATION", "FITMODEL"):
+            raise ValueError(f"must be DILATION or FITMODEL (or caesar's 1, 2), got {value!r}")
+        return text
 
     @field_validator("res_removedsourcetype", mode="before")
     @classmethod

@@ -10,14 +10,23 @@ that has nested sources keeps its own pixels and loses those of its nested sourc
 (every one with ``ALL``; caesar checks no significance for them). caesar then runs the extended-source
 search on this map. With ``res-bkgaroundsource`` a removed source takes instead the median of the pixels,
 outside every source, of its bounding box grown by ``sourcebkgboxborder`` px (one source after the other, as
-caesar; in a tile, the box stops at the tile's edge). Not implemented: fitted-model subtraction
-(``res-pssubtractionmethod`` FITMODEL).
+caesar; in a tile, the box stops at the tile's edge).
+
+With ``res-pssubtractionmethod`` FITMODEL (caesar ``ePS_MODELSUBTRACTION``) a removed source that has been
+fitted has its fitted Gaussians subtracted instead (each evaluated at the pixel centres of a box of ±⌈5σx⌉ by ±⌈5σy⌉
+px around its centre pixel, as caesar's ``FillFromSourceFitModel``), first for all of them, then the others
+are dilated — when ``res-removedsourcetype`` is ALL, COMPACT or POINT-LIKE (EXTENDED dilates every one). A
+nested source removed instead of its mother goes by its *mother's* fit, as caesar's code does: a fitted mother's
+nested sources subtract their own fits (none: nothing is removed), an unfitted mother's are dilated. In an
+extraction the residual map is made before the fit, in caesar (``SFinder``: compact search, residual, extended
+search, then the fit) as here, so no source has a fit yet and FITMODEL dilates every one, as DILATION does.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +34,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from science.extract.background import BackgroundMaps
+from science.extract.gaussian import gaussian_model
 from science.extract.islands import IslandPixels
 
 __all__ = ["ResidualMap", "ellipse_kernel"]
@@ -60,6 +70,7 @@ class ResidualMap:
     remove_nested: bool = False  # (res-removenested)
     bkg_around_source: bool = False  # (res-bkgaroundsource)
     box_border: int = 20  # (sourcebkgboxborder)
+    fit_model: bool = False  # (res-pssubtractionmethod FITMODEL)
 
     def removed(self, table: Table) -> npt.NDArray[np.bool_]:
         """Which islands of ``table`` are replaced whole (from their peak significance ``zmax``, ``morphId``
@@ -98,12 +109,16 @@ class ResidualMap:
         """The residual copy of ``data`` (a tile at ``origin`` of the full image)."""
         residual = np.array(data, dtype=np.float32, copy=True)
         targets = self._targets(table, pixels, origin) if len(table) else []
+        models = [model for _, _, model in targets if model is not None]
+        for model in models:
+            _subtract(residual, model, origin)
+        targets = [(ys, xs, model) for ys, xs, model in targets if model is None]
         if not targets:
             return residual
         kernel = ellipse_kernel(self.kernel_size)
         if not self.bkg_around_source:
             mask = np.zeros(data.shape, bool)
-            for ys, xs in targets:
+            for ys, xs, _ in targets:
                 mask[ys, xs] = True
             mask = ndimage.binary_dilation(mask, structure=kernel)
             residual[mask] = maps.level[mask]
@@ -114,7 +129,7 @@ class ResidualMap:
         for isl in pixels:
             in_source[isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]] = True
         r = kernel.shape[0] // 2
-        for ys, xs in targets:
+        for ys, xs, _ in targets:
             y0, y1 = max(0, int(ys.min()) - self.box_border), min(data.shape[0], int(ys.max()) + self.box_border + 1)
             x0, x1 = max(0, int(xs.min()) - self.box_border), min(data.shape[1], int(xs.max()) + self.box_border + 1)
             box = residual[y0:y1, x0:x1]
@@ -131,18 +146,43 @@ class ResidualMap:
 
     def _targets(
         self, table: Table, pixels: list[IslandPixels], origin: tuple[int, int]
-    ) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]]:
-        """Tile pixel rows and columns of each source (or nested source) to replace, in caesar's order."""
+    ) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], list[dict[str, Any]] | None]]:
+        """Tile pixel rows and columns of each source (or nested source) to replace, in caesar's order, with
+        the fitted components to subtract instead (None: dilate it; see the module docstring)."""
         whole = self.removed(table)
         nested: dict[int, list[int]] = {}
         for row, k in self.removed_nested(table):
             nested.setdefault(row, []).append(k)
+        by_model = self.fit_model and self.source_type != "EXTENDED"
+        fitted = (
+            [by_model and len(comps) > 0 for comps in table["components"]] if "components" in table.colnames else []
+        )
         out = []
         for row in range(len(table)):
             if whole[row]:
                 isl = pixels[row]
-                out.append((isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]))
+                model = list(table["components"][row]) if fitted and fitted[row] else None
+                out.append((isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1], model))
             for k in nested.get(row, []):
-                xy = np.asarray(table["nested"][row][k]["pixel_xy"], np.intp)
-                out.append((xy[:, 1] - origin[0], xy[:, 0] - origin[1]))
+                source = table["nested"][row][k]
+                xy = np.asarray(source["pixel_xy"], np.intp)
+                model = list(source.get("components", [])) if fitted and fitted[row] else None  # the mother's fit
+                out.append((xy[:, 1] - origin[0], xy[:, 0] - origin[1], model))
         return out
+
+
+def _subtract(residual: F32, components: list[dict[str, Any]], origin: tuple[int, int]) -> None:
+    """Subtract fitted components (full-image pixel positions) from a tile at ``origin``, in place."""
+    ny, nx = residual.shape
+    for comp in components:
+        sx, sy = float(comp["sx"]), float(comp["sy"])
+        x0, y0 = float(comp["x"]), float(comp["y"])
+        cx, cy = math.floor(x0 + 0.5) - origin[1], math.floor(y0 + 0.5) - origin[0]
+        hx, hy = math.ceil(5.0 * sx), math.ceil(5.0 * sy)
+        xa, xb, ya, yb = max(cx - hx, 0), min(cx + hx + 1, nx), max(cy - hy, 0), min(cy + hy + 1, ny)
+        if xa >= xb or ya >= yb:
+            continue
+        yy, xx = np.mgrid[ya:yb, xa:xb]
+        params = np.array([float(comp["Speak(Jy/beam)"]), x0, y0, sx, sy, math.radians(float(comp["theta"]))])
+        model = gaussian_model(params, (xx + origin[1]).ravel().astype(float), (yy + origin[0]).ravel().astype(float))
+        residual[ya:yb, xa:xb] -= model.reshape(yy.shape).astype(np.float32)

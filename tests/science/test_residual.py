@@ -9,6 +9,7 @@ from astropy.table import Table
 from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
 from science.extract.extractor import ExtractionParams
+from science.extract.gaussian import gaussian_model
 from science.extract.islands import IslandPixels
 from science.extract.residual import ResidualMap, ellipse_kernel
 from tests.science.test_extended import BLOB, _extract, _field
@@ -138,3 +139,66 @@ def test_residual_parameters() -> None:
         ExtractionParams.parse({"res-zthr": 12, "res-zhighthr": 10})
     with pytest.raises(ParameterError, match="res_removedsourcetype"):
         ExtractionParams.parse({"res-removedsourcetype": "BLOB"})
+
+
+def _component(amp: float, x: float, y: float, sx: float, sy: float, theta_deg: float) -> dict[str, float]:
+    return {"Speak(Jy/beam)": amp, "x": x, "y": y, "sx": sx, "sy": sy, "theta": theta_deg}
+
+
+def test_fit_model_subtracts_the_fitted_gaussians_of_fitted_sources_and_dilates_the_others() -> None:
+    yy, xx = np.mgrid[0:60, 0:60].astype(float)
+    comp = _component(5.0, 20.3, 19.6, 2.5, 1.5, 30.0)
+    params = np.array([5.0, 20.3, 19.6, 2.5, 1.5, np.radians(30.0)])
+    data = (1.0 + gaussian_model(params, xx.ravel(), yy.ravel()).reshape(xx.shape)).astype(np.float32)
+    data[44:47, 44:47] = 9.0  # an island that was not fitted
+    maps = BackgroundMaps(np.full(data.shape, 0.5, np.float32), np.ones(data.shape, np.float32))
+    table = Table({"zmax": [20.0, 20.0], "morphId": [2, 2]})
+    table["components"] = np.empty(2, dtype=object)
+    table["components"][0], table["components"][1] = [comp], []
+    islands = [_square(15, 25, 15, 26), _square(44, 47, 44, 47)]
+    residual = ResidualMap(fit_model=True).build(data, maps, table, islands)
+    # within caesar's box (±⌈5σx⌉ = 13 px in x, ±⌈5σy⌉ = 8 px in y around pixel (20, 20)): the model is gone
+    np.testing.assert_allclose(residual[12:29, 7:34], 1.0, atol=1e-5)
+    outside = np.ones(data.shape, bool)
+    outside[12:29, 7:34] = False
+    outside[40:] = False  # (the other island)
+    wing = np.unravel_index(int(np.argmax(np.where(outside, data, 0.0))), data.shape)
+    assert data[wing] > 1.0 and residual[wing] == data[wing]  # the model's wing beyond the box stays
+    assert np.all(residual[44:47, 44:47] == 0.5) and residual[45, 50] == 0.5  # dilated with the background
+    # caesar: EXTENDED as the removed type dilates every source, fitted or not
+    extended = ResidualMap(fit_model=True, source_type="EXTENDED").build(data, maps, table, islands)
+    assert np.all(extended[15:25, 15:26] == 0.5)
+    # without the option both are dilated
+    assert np.all(ResidualMap().build(data, maps, table, islands)[15:25, 15:26] == 0.5)
+
+
+def test_fit_model_goes_by_the_mothers_fit_for_nested_sources_as_caesar() -> None:
+    data = np.full((60, 60), 1.0, np.float32)
+    maps = BackgroundMaps(np.full(data.shape, 0.5, np.float32), np.ones(data.shape, np.float32))
+    inner = np.column_stack([np.repeat(np.arange(22, 25), 3), np.tile(np.arange(22, 25), 3)])
+    nested = [{"morphId": 2, "pixel_xy": inner, "components": [_component(0.5, 23.0, 23.0, 1.0, 1.0, 0.0)]}]
+    table = Table({"zmax": [7.0], "morphId": [2]})
+    table["nested"] = np.empty(1, dtype=object)
+    table["nested"][0] = nested
+    table["components"] = np.empty(1, dtype=object)
+    table["components"][0] = []
+    res = ResidualMap(remove_nested=True, fit_model=True)
+    # an unfitted mother: its nested source is dilated (caesar reads the mother's fit, not the nested one's)
+    assert np.all(res.build(data, maps, table, [_square(10, 40, 10, 40)])[22:25, 22:25] == 0.5)
+    # a fitted mother: the nested source's own fit is subtracted
+    table["components"][0] = [_component(2.0, 25.0, 25.0, 4.0, 4.0, 0.0)]
+    residual = res.build(data, maps, table, [_square(10, 40, 10, 40)])
+    assert residual[23, 23] == pytest.approx(0.5) and residual[23, 30] == 1.0  # 1 − 0.5 at its centre; 7 px off
+    params = ExtractionParams.parse({"res-pssubtractionmethod": "FITMODEL"}).residual_map()
+    assert params.fit_model and ExtractionParams.parse({"res-pssubtractionmethod": 1}).residual_map().fit_model is False
+    with pytest.raises(ParameterError, match="DILATION or FITMODEL"):
+        ExtractionParams.parse({"res-pssubtractionmethod": "MODEL"})
+
+
+def test_in_an_extraction_fit_model_dilates_as_caesar_since_the_fit_comes_after_the_residual() -> None:
+    image = _field(0, blob=True)
+    options = {"computeresiduals": True, "fitsources": True, "res-removedsourcetype": "ALL"}
+    dilated = _extract(image, **options)
+    by_model = _extract(image, **options, **{"res-pssubtractionmethod": "FITMODEL"})
+    assert len(dilated) == len(by_model) and (dilated["morphId"] == 3).sum() == 1
+    np.testing.assert_array_equal(np.asarray(dilated["Stot(Jy/beam)"]), np.asarray(by_model["Stot(Jy/beam)"]))
