@@ -49,6 +49,11 @@ class FitOptionParams(BaseModel):
         False, description="Fit a constant offset over the background map, within +-mean rms (fit-freebkg)."
     )
     fit_nobkglimits: bool = Field(False, description="With fit-freebkg, the offset is unbounded (fit-nobkglimits).")
+    fit_bkg: float | None = Field(
+        None,
+        description="The fit's background level, Jy/beam, fixed or fit-freebkg's start (fit-bkg; default: "
+        "the estimated background; fit-estimatedbkg overrides it).",
+    )
     fit_estimatedbkg: bool = Field(
         False,
         description="The fit's background is the estimated one (fit-estimatedbkg): always so here, as the fitted "
@@ -70,6 +75,7 @@ class FitOptionParams(BaseModel):
             "bound_step": self.fit_parboundincreasestep,
             "free_bkg": self.fit_freebkg,
             "bkg_limits": not self.fit_nobkglimits,
+            "bkg_level": None if self.fit_estimatedbkg else self.fit_bkg,
         }
 
 

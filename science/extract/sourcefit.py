@@ -95,7 +95,13 @@ class SourceFitting:
                 if "pixel_xy" in source and self.fittable(source):
                     jobs.append((row, k))
                     pixels.append(isl.part(source["pixel_xy"]))
-        fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given)
+        mean_bkg = None
+        if self.fitter.bkg_level is not None:  # fit-bkg is relative to each source's mean background
+            mean_bkg = [
+                float(owner["bkgSum(Jy/beam)"]) / max(int(owner["npix"]), 1)
+                for owner in (table[row] if k < 0 else table["nested"][row][k] for row, k in jobs)
+            ]
+        fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given, island_bkg=mean_bkg)
         geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):

@@ -3,13 +3,16 @@ bounds and the option's way from caesar-rest's name to the catalogue."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from science.extract.extractor import ExtractionParams
+from science.extract.extractor import ExtractionParams, SourceExtractor
 from science.extract.fitting import GaussianFitter
 from science.extract.gaussian import fit_one, fit_ragged, gaussian_jacobian, gaussian_model
 from science.extract.islands import IslandPixels
+from science.simulate import simulate_image
 from tests.science.conftest import BEAM_SIGMA, gaussian_island
 
 TRUTH = np.array([1.0, 12.3, 11.7, 2.2, 1.6, 0.4])
@@ -83,3 +86,35 @@ def test_caesar_rest_names_reach_the_fitter() -> None:
     assert fitter.free_bkg and not fitter.bkg_limits
     default = ExtractionParams(fit_estimatedbkg=True).gaussian_fitter()
     assert not default.free_bkg and default.bkg_limits
+
+
+def test_a_fit_bkg_level_is_the_offset_fixed_or_the_free_ones_start() -> None:
+    # raw pixels = Gaussian + 0.02 over a mean background of 0.015: the map-subtracted values carry 0.005
+    isl = _shifted(gaussian_island(TRUTH, 30, 0.03), 0.005)
+    fixed = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.02)
+    [(out, i)] = fixed.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
+    assert out.params.shape == (1, 6) and fixed.fitted_offset[i] == pytest.approx(0.005)
+    np.testing.assert_allclose(out.params[0], TRUTH, atol=1e-4)  # the level was right: an exact fit
+    # a wrong level, fixed, biases the amplitude; free, the offset moves from it to the truth
+    wrong = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.015)
+    [(out, _)] = wrong.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
+    assert out.params[0][0] > TRUTH[0] + 1e-3
+    free = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.015, free_bkg=True)
+    [(out, i)] = free.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
+    assert free.fitted_offset[i] == pytest.approx(0.005, abs=1e-5)
+    np.testing.assert_allclose(out.params[0][:3], TRUTH[:3], atol=1e-4)
+    # caesar-rest names: fit-estimatedbkg overrides fit-bkg
+    assert ExtractionParams.parse({"fit-bkg": 0.01}).gaussian_fitter().bkg_level == 0.01
+    assert ExtractionParams.parse({"fit-bkg": 0.01, "fit-estimatedbkg": True}).gaussian_fitter().bkg_level is None
+
+
+def test_fit_bkg_reaches_an_extraction(tmp_path: Path) -> None:
+    image, _ = simulate_image(shape=(256, 256), n_sources=12, seed=3)
+    image.data[...] += np.float32(5e-4)  # a background the maps estimate: the fits see none left
+    plain = SourceExtractor(ExtractionParams(fitsources=True)).extract(image)
+    level = SourceExtractor(ExtractionParams(fitsources=True, fit_bkg=0.0)).extract(image)  # caesar's raw fit
+    amp = [np.array([c["Speak(Jy/beam)"] for comps in t["components"] for c in comps]) for t in (plain, level)]
+    assert len(amp[0]) == len(amp[1]) > 0
+    # fixing the offset at 0 on pixels 5e-4 above it puts the background into the components (brighter,
+    # and wider, as the pedestal under an island cut at the merge threshold is not a Gaussian)
+    assert (amp[1] > amp[0]).all() and 2.5e-4 < float(np.median(amp[1] - amp[0])) < 1e-3
