@@ -1,4 +1,5 @@
-"""Extended sources (caesar ``extsfinder = SALIENCY-THRESH``, §8) and the merge of compact and extended sources.
+"""Extended sources (caesar ``extsfinder = SALIENCY-THRESH``, §8; ``WT-THRESH``: :mod:`science.extract.wavelet`)
+and the merge of compact and extended sources.
 
 :class:`ExtendedFinder` searches an unmodified copy of the image (caesar with ``computeresiduals`` off):
 blank pixels (NaN, or 0 as in caesar) are set to 0, the copy is pre-smoothed
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +43,7 @@ from science.extract.saliency import saliency_mask
 from science.extract.smoothing import bin_image, gaussian_smooth, guided_filter
 from science.extract.sources import scan_order, stack_islands
 
-__all__ = ["ExtendedFinder", "ExtendedStage", "assign_morphology"]
+__all__ = ["ExtendedFinder", "ExtendedSearch", "ExtendedStage", "assign_morphology", "extended_islands"]
 
 logger = logging.getLogger(__name__)
 
@@ -173,31 +174,70 @@ class ExtendedFinder:
         origin: tuple[int, int] = (0, 0),
         full_shape: tuple[int, int] | None = None,
         search: F32 | None = None,
+        beam_pixels: float = 0.0,
     ) -> tuple[Table, list[IslandPixels]]:
         """Extended sources of ``data`` (island columns, ``Sext<k>``, EXTENDED) and their pixels.
 
         ``compact_mask`` marks the compact-island pixels of ``data`` (for the ``min_snr`` check); the saliency
-        runs on ``search`` if given (caesar's residual map), else on ``data``.
+        runs on ``search`` if given (caesar's residual map), else on ``data`` (``beam_pixels`` is not used).
         """
 
-        def significant(inside: npt.NDArray[np.intp], labels: npt.NDArray[np.int32], n: int) -> B8:
-            out = ~compact_mask.ravel()[inside]
-            idx, lab = inside[out], labels[out]
-            signal = np.bincount(lab, np.nan_to_num(data.ravel()[idx] - maps.level.ravel()[idx]), n + 1)
-            var = np.bincount(lab, maps.rms.ravel()[idx].astype(np.float64) ** 2, n + 1)
-            ok: B8 = (var > 0) & (signal >= self.min_snr * np.sqrt(2.0 * beam_area_pixels * var))
-            return ok
-
         candidates = self.mask(data if search is None else search, maps)
-        finder = LabelIslands.of_mask(candidates, self.npixmin, significant if self.min_snr > 0 else None)
-        table, pixels = finder.islands(
-            data, maps, wcs=wcs, beam_area_pixels=beam_area_pixels, frequency_hz=frequency_hz, origin=origin,
-            full_shape=full_shape,
-        )  # fmt: skip
-        table["morphId"] = EXTENDED
-        table["name"] = [f"Sext{k + 1}" for k in range(len(table))]
-        logger.debug("%d extended sources", len(table))
-        return table, pixels
+        geometry = {"wcs": wcs, "frequency_hz": frequency_hz, "origin": origin, "full_shape": full_shape}
+        return extended_islands(
+            candidates, data, maps, compact_mask, self.npixmin, self.min_snr, beam_area_pixels, **geometry
+        )
+
+
+def extended_islands(
+    candidates: B8,
+    data: F32,
+    maps: BackgroundMaps,
+    compact_mask: B8,
+    npixmin: int,
+    min_snr: float,
+    beam_area_pixels: float,
+    **geometry: Any,
+) -> tuple[Table, list[IslandPixels]]:
+    """The extended sources of a candidate mask: its 4-connected components of ``npixmin`` pixels or more
+    with the integrated S/N ``min_snr`` outside compact islands (module docstring), as islands of ``data``
+    named ``Sext<k>``, EXTENDED."""
+
+    def significant(inside: npt.NDArray[np.intp], labels: npt.NDArray[np.int32], n: int) -> B8:
+        out = ~compact_mask.ravel()[inside]
+        idx, lab = inside[out], labels[out]
+        signal = np.bincount(lab, np.nan_to_num(data.ravel()[idx] - maps.level.ravel()[idx]), n + 1)
+        var = np.bincount(lab, maps.rms.ravel()[idx].astype(np.float64) ** 2, n + 1)
+        ok: B8 = (var > 0) & (signal >= min_snr * np.sqrt(2.0 * beam_area_pixels * var))
+        return ok
+
+    finder = LabelIslands.of_mask(candidates, npixmin, significant if min_snr > 0 else None)
+    table, pixels = finder.islands(data, maps, beam_area_pixels=beam_area_pixels, **geometry)
+    table["morphId"] = EXTENDED
+    table["name"] = [f"Sext{k + 1}" for k in range(len(table))]
+    logger.debug("%d extended sources", len(table))
+    return table, pixels
+
+
+class ExtendedSearch(Protocol):
+    """An extended-source method (:class:`ExtendedFinder`, :class:`science.extract.wavelet.WaveletFinder`)."""
+
+    def find(
+        self,
+        data: F32,
+        maps: BackgroundMaps,
+        compact_mask: B8,
+        *,
+        wcs: WCS,
+        beam_area_pixels: float,
+        frequency_hz: float | None,
+        origin: tuple[int, int] = (0, 0),
+        full_shape: tuple[int, int] | None = None,
+        search: F32 | None = None,
+        beam_pixels: float = 0.0,
+    ) -> tuple[Table, list[IslandPixels]]:
+        """Extended sources of ``data`` (island columns, ``Sext<k>``, EXTENDED) and their pixels."""
+        ...
 
 
 def assign_morphology(table: Table, max_nbeams: float) -> None:
@@ -225,7 +265,7 @@ class ExtendedStage:
     ``nested`` searches nested sources in merged islands (None = off); ``max_nbeams`` is ``fit-maxnbeams``.
     """
 
-    finder: ExtendedFinder | None
+    finder: ExtendedSearch | None
     merge: bool
     max_nbeams: float
     nested: NestedFinder | None = None
@@ -253,7 +293,7 @@ class ExtendedStage:
         }  # fmt: skip
         if self.finder is not None:
             compact = _pixel_mask(pixels, data.shape, origin)
-            ext, ext_pixels = self.finder.find(data, maps, compact, search=search, **geometry)
+            ext, ext_pixels = self.finder.find(data, maps, compact, search=search, beam_pixels=beam_pixels, **geometry)
             if len(ext) and self.merge:
                 table, pixels = self._merge(table, pixels, ext_pixels, data, maps, beam_pixels, geometry)
             elif len(ext):

@@ -14,7 +14,7 @@ from science.extract.params_after import FitOptionParams, OutputParams, Residual
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
     from science.extract.background import BackgroundEstimator
-    from science.extract.extended import ExtendedStage
+    from science.extract.extended import ExtendedSearch, ExtendedStage
     from science.extract.fitting import GaussianFitter
     from science.extract.islands import IslandFinder
     from science.extract.nested import NestedFinder
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the stages are imported by the factory methods: flow proces
 
 __all__ = ["EXTENDED_METHODS", "SMOOTH_FILTERS", "ExtractionParams"]
 
-#: caesar ``extsfinder`` methods by name and number (only SALIENCY-THRESH is implemented).
+#: caesar ``extsfinder`` methods by name and number (SALIENCY-THRESH and WT-THRESH are implemented).
 EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SALIENCY-THRESH": 4}
 #: caesar ``smoothfilter`` values by name and number.
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
@@ -144,8 +144,10 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
     )
     extsfinder: str = Field(
         "SALIENCY-THRESH",
-        description="Extended-source method (caesar extsfinder); only SALIENCY-THRESH (4) is implemented.",
+        description="Extended-source method (caesar extsfinder): SALIENCY-THRESH (4) or WT-THRESH (1).",
     )
+    wtscalemin: int = Field(3, ge=0, le=20, description="Smallest wavelet scale searched by WT-THRESH (wtscalemin).")
+    wtscalemax: int = Field(6, ge=1, le=20, description="Largest wavelet scale searched by WT-THRESH (wtscalemax).")
     presmoothing: bool = Field(True, description="Smooth the image before the extended search (off: no-presmoothing).")
     smoothfilter: str = Field("GUIDED", description="Pre-smoothing filter, GUIDED or GAUSSIAN (caesar smoothfilter).")
     guidedfilter_radius: float = Field(
@@ -207,8 +209,8 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
                 return cls._method_name(int(name), info)
             if name not in names:
                 raise ValueError(f"must be one of {sorted(names)}, got {value!r}")
-            if info.field_name == "extsfinder" and name != "SALIENCY-THRESH":
-                raise ValueError(f"{name} is not implemented; only SALIENCY-THRESH is")
+            if info.field_name == "extsfinder" and name not in ("SALIENCY-THRESH", "WT-THRESH"):
+                raise ValueError(f"{name} is not implemented; SALIENCY-THRESH and WT-THRESH are")
             return name
         return value
 
@@ -216,10 +218,9 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
     def _consistent(self) -> ExtractionParams:
         if self.mergethr > self.seedthr:
             raise ValueError(f"mergethr ({self.mergethr}) must not exceed seedthr ({self.seedthr})")
-        if self.saliency_minreso > self.saliency_maxreso:
-            raise ValueError(
-                f"saliency_minreso ({self.saliency_minreso}) must not exceed saliency_maxreso ({self.saliency_maxreso})"
-            )
+        for lo, hi in (("saliency_minreso", "saliency_maxreso"), ("wtscalemin", "wtscalemax")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"{lo} ({getattr(self, lo)}) must not exceed {hi} ({getattr(self, hi)})")
         if (
             self.fit_peakminkern > self.fit_peakmaxkern
             or self.fit_peakminkern % 2 == 0
@@ -341,8 +342,16 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
 
         if not (self.extendedsearch or self.mergesources):
             return None
-        finder = None
-        if self.extendedsearch:
+        finder: ExtendedSearch | None = None
+        if self.extendedsearch and self.extsfinder == "WT-THRESH":
+            from science.extract.wavelet import WaveletFinder
+
+            smoothing = (self.presmoothing, self.smoothfilter, int(self.guidedfilter_radius), self.guidedfilter_eps)
+            finder = WaveletFinder(
+                self.background_estimator(), self.island_finder(), self.wtscalemin, self.wtscalemax,
+                self.bkgskipoutliers, smoothing, self.npixmin, self.extended_minsnr,
+            )  # fmt: skip
+        elif self.extendedsearch:
             finder = ExtendedFinder(
                 presmoothing=self.presmoothing,
                 smooth_filter=self.smoothfilter,

@@ -274,7 +274,11 @@ def test_caesar_rest_options_round_trip() -> None:
         ({"saliency-nn": 1.5}, "saliency_nn: Input should be less than or equal to 1"),
         ({"saliency-resostep": 0}, "saliency_resostep: Input should be greater than or equal to 1"),
         ({"saliency-thr": -1}, "saliency_thr: Input should be greater than or equal to 0"),
-        ({"extsfinder": "WT-THRESH"}, "extsfinder: Value error, WT-THRESH is not implemented; only SALIENCY-THRESH is"),
+        (
+            {"extsfinder": "ACTIVE-CONTOUR"},
+            "extsfinder: Value error, ACTIVE-CONTOUR is not implemented; SALIENCY-THRESH and WT-THRESH are",
+        ),
+        ({"wtscalemin": 5, "wtscalemax": 4}, "wtscalemin (5) must not exceed wtscalemax (4)"),
         ({"extsfinder": 7}, "extsfinder: Value error, must be one of"),
         ({"smoothfilter": "BOX"}, "smoothfilter: Value error, must be one of ['GAUSSIAN', 'GUIDED'], got 'BOX'"),
         ({"guidedfilter-eps": -0.1}, "guidedfilter_eps: Input should be greater than or equal to 0"),
