@@ -48,11 +48,24 @@ def write_catalogue(table: Table, output_dir: str, base: str, sky: SkyRegions | 
     return [str(p) for p in write_catalogue_products(table, output_dir, base, sky=sky).values()]
 
 
+#: extract-image's extraction defaults: tiles of 512 px, fanned out on the cluster's workers.
+DEFAULT_PARAMS = ExtractionParams(tile_size=512)
+
+
+def over_defaults(params: ExtractionParams, defaults: ExtractionParams = DEFAULT_PARAMS) -> ExtractionParams:
+    """``params`` over a flow's ``defaults``: the fields its caller set win (a caesar-rest job's options, sent
+    as a dict), the others keep the flow's default, not ExtractionParams' own (a job giving ``seedthr`` alone
+    is still tiled)."""
+    merged = defaults.model_dump(mode="json", include=defaults.model_fields_set)
+    merged.update(params.model_dump(mode="json", include=params.model_fields_set))
+    return ExtractionParams.model_validate(merged)
+
+
 @flow(name="extract-image", log_prints=False)
 def extract_image(
     image: str,
     output_dir: str,
-    params: ExtractionParams = ExtractionParams(tile_size=512),
+    params: ExtractionParams = DEFAULT_PARAMS,
     cluster: ClusterRequest = ClusterRequest(),
     save: list[str] | None = None,
     unapplied: list[str] | None = None,
@@ -68,6 +81,7 @@ def extract_image(
     logger = get_run_logger()
     if unapplied:
         logger.warning("caesar options this engine does not implement, ignored: %s", ", ".join(unapplied))
+    params = over_defaults(params)
     settings = FlowSettings()
     spec = cluster.spec(settings, default_log_directory=Path(output_dir) / "dask-logs")
     outputs = JobOutputs.plan(image, params, output_dir, save or [])

@@ -16,6 +16,7 @@ from cirasa import services
 from flows.plan import plan_with_broker, wait_for_session
 from planner.planning import JobSpec
 from science.io.catalogue import read_island_catalogue
+from science.io.components import read_component_catalogue
 from science.io.fits import write_image
 from science.match import match_to_truth
 from science.simulate import simulate_image
@@ -31,12 +32,16 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
     # caesar's FITS noise map asked for as caesar-rest asks: the tiles' Slurm jobs fill one file together.
-    # fit-usebkgboxestimate changes caesar's results but is not implemented here: the flow says so.
+    # fit-usebkgboxestimate changes caesar's results but is not implemented here: the flow says so; the
+    # wavelet extended search and a fitted background offset are, and run in the tiles' Slurm jobs.
     maps = {
         "save-fits": True,
         "save-rmsmap": True,
         "save-residualmap": True,
         "fit-usebkgboxestimate": True,
+        "extsfinder": "WT-THRESH",
+        "fitsources": True,
+        "fit-freebkg": True,
         "nthreads": 2,
     }
     job = JobSpec(
@@ -77,6 +82,7 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     catalogue = read_island_catalogue(out / "catalog-field.dat")
     assert len(catalogue) == summary["n_sources"]
+    assert len(read_component_catalogue(out / "catalog_fitcomp-field.dat")) >= len(catalogue) - 5  # fitted
     match = match_to_truth(catalogue, truth, radius_pix=3.0, snr_min=10.0)
     assert match.completeness >= 0.90, match
     assert (out / "ds9-field.reg").exists()

@@ -1,0 +1,21 @@
+"""extract-image keeps its own extraction defaults (tiles of 512 px) under the fields a caller sets: a
+caesar-rest job sends only the options it was given, as a dict."""
+
+from __future__ import annotations
+
+from flows.extract import DEFAULT_PARAMS, over_defaults
+from science.extract.params import ExtractionParams
+
+
+def test_a_job_giving_some_options_keeps_the_flows_tiling() -> None:
+    given = ExtractionParams.model_validate({"seedthr": 4.0, "bkgestimator": "ClippedMedian", "fitsources": True})
+    merged = over_defaults(given)
+    assert merged.tile_size == 512 and DEFAULT_PARAMS.tile_size == 512
+    assert (merged.seedthr, merged.bkgestimator.value, merged.fitsources) == (4.0, "ClippedMedian", True)
+    assert merged.mergethr == ExtractionParams().mergethr  # neither set by the job nor by the flow
+
+
+def test_fields_the_caller_sets_win_even_at_the_library_default() -> None:
+    assert over_defaults(ExtractionParams.model_validate({"tile_size": 0})).tile_size == 0
+    assert over_defaults(DEFAULT_PARAMS) == DEFAULT_PARAMS
+    assert over_defaults(ExtractionParams(), ExtractionParams(tile_size=256, seedthr=6.0)).seedthr == 6.0
