@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from flows.classify import publish_classification, task_classify_and_write
+from flows.extract import over_defaults
 from flows.plan import plan_work_pool, wait_for_session
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
@@ -36,15 +37,21 @@ class JobResources(BaseModel):
     duration_minutes: int = Field(default=10, ge=1, description="Expected run time, minutes")
 
 
+#: process-image's extraction defaults: tiled, and fitted (the classifier reads the components).
+DEFAULT_PARAMS = ExtractionParams(tile_size=512, fitsources=True)
+
+
 @flow(name="process-image")
 def process_image(
     image: str,
     output_dir: str,
-    params: ExtractionParams = ExtractionParams(tile_size=512, fitsources=True),
+    params: ExtractionParams = DEFAULT_PARAMS,
     resources: JobResources = JobResources(),
 ) -> dict[str, Any]:
-    """Plan where to run, extract the image there, and return the catalogue summary."""
+    """Plan where to run, extract the image there, and return the catalogue summary (``params`` a caller
+    gives in part go over the flow's defaults)."""
     logger = get_run_logger()
+    params = over_defaults(params, DEFAULT_PARAMS)
     options = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
     job = JobSpec(
         name=f"process-image {Path(image).name}",

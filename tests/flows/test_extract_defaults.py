@@ -19,3 +19,10 @@ def test_fields_the_caller_sets_win_even_at_the_library_default() -> None:
     assert over_defaults(ExtractionParams.model_validate({"tile_size": 0})).tile_size == 0
     assert over_defaults(DEFAULT_PARAMS) == DEFAULT_PARAMS
     assert over_defaults(ExtractionParams(), ExtractionParams(tile_size=256, seedthr=6.0)).seedthr == 6.0
+
+
+def test_process_image_keeps_its_fitting_and_tiling_under_a_partial_params() -> None:
+    from flows.process import DEFAULT_PARAMS as PROCESS
+
+    merged = over_defaults(ExtractionParams.model_validate({"seedthr": 4.5}), PROCESS)
+    assert (merged.tile_size, merged.fitsources, merged.seedthr) == (512, True, 4.5)
