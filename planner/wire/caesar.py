@@ -194,13 +194,22 @@ def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
     """The job's options the extraction understands, as ExtractionParams fields.
 
     ``fit-maxnbeams: 10`` → ``fit_maxnbeams: 10``; ``no-extendedsearch: true`` → ``extendedsearch: false``;
-    a flag given bare (``None``) is on. Options about other things (outputs, MPI, saving maps) are left out.
+    a flag given bare (``None``) is on. Options about other things (outputs, MPI, saving maps) are left out,
+    but for caesar's own tiling: ``tilesplit`` with ``tilesize: N`` (pixels) tiles this engine's run in
+    ``N``-pixel tiles (``tile_size``, unless given), with its own overlaps (caesar's ``tilestep`` is not needed).
     """
     out: dict[str, Any] = {}
-    for key, value in options.items():
-        name = str(key).lstrip("-").replace("-", "_")
+    flat = {str(key).lstrip("-").replace("-", "_"): value for key, value in options.items()}
+    for name, value in flat.items():
         if name in EXTRACTION_FIELDS:
             out[name] = True if value is None else value
         elif name.startswith("no_") and name[3:] in EXTRACTION_FIELDS:
             out[name[3:]] = not _flag_on(value)
+    size = flat.get("tilesize")
+    if "tilesplit" in flat and _flag_on(flat["tilesplit"]) and size is not None and "tile_size" not in out:
+        try:
+            if int(float(size)) > 0:
+                out["tile_size"] = int(float(size))
+        except (TypeError, ValueError):
+            out["tile_size"] = size  # the flow's validation says what is wrong with it
     return out

@@ -118,3 +118,13 @@ def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None
     assert described >= RUN_OPTIONS
     spec = _spec(options)
     assert build_flow_parameters(spec)["unapplied"] == ["activecontour", "fit-usebkgboxestimate"]
+
+
+def test_caesars_tile_split_sets_this_engines_tile_size() -> None:
+    assert extraction_params({"tilesplit": True, "tilesize": 1024, "seedthr": 4})["tile_size"] == 1024
+    assert extraction_params({"--tilesplit": None, "--tilesize": "256"}) == {"tile_size": 256}
+    assert "tile_size" not in extraction_params({"tilesize": 1024})  # without tilesplit caesar does not tile
+    assert "tile_size" not in extraction_params({"tilesplit": True, "tilesize": 0})  # caesar: 0 = no split
+    assert extraction_params({"tilesplit": True, "tilesize": 256, "tile_size": 2048})["tile_size"] == 2048
+    assert extraction_params({"tilesplit": "false", "tilesize": 256}) == {}
+    assert extraction_params({"tilesplit": True, "tilesize": "big"})["tile_size"] == "big"  # refused downstream
