@@ -32,13 +32,13 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     # 3 cores: more than the local pool declares (2), so the local pool must decline and say why.
     # caesar's FITS noise map asked for as caesar-rest asks: the tiles' Slurm jobs fill one file together.
-    # fit-usebkgboxestimate changes caesar's results but is not implemented here: the flow says so; the
+    # fit-improveerrors changes caesar's results but is not implemented here: the flow says so; the
     # wavelet extended search and a fitted background offset are, and run in the tiles' Slurm jobs.
     maps = {
         "save-fits": True,
         "save-rmsmap": True,
         "save-residualmap": True,
-        "fit-usebkgboxestimate": True,
+        "fit-improveerrors": True,
         "extsfinder": "WT-THRESH",
         "fitsources": True,
         "fit-freebkg": True,
@@ -71,7 +71,7 @@ def test_offer_to_catalogue_on_slurm(stack: services.ServiceConfig, slurm: Slurm
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cluster"] == "slurm"
-    assert summary["unapplied_options"] == ["fit-usebkgboxestimate"]
+    assert summary["unapplied_options"] == ["fit-improveerrors"]
     job_ids = {w["slurm_job_id"] for w in summary["workers"]}
     assert "" not in job_ids, "every tile must have run inside a Slurm job"
     assert len(summary["workers"]) == 4  # 1024² in tiles of 512

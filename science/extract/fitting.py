@@ -9,8 +9,9 @@ threshold; :mod:`science.extract.starts`), brightest first. The
 background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0, the
 estimated background: caesar ``fit-estimatedbkg``; with ``free_bkg`` a constant offset is fitted too, start 0,
 bounds ``[min(vmin, −σ̄), min(vmax, σ̄)]`` as caesar's ``fit-freebkg`` around its estimated background,
-none with ``fit-nobkglimits``; components are returned without it, the offsets in ``fitted_offset``; caesar's
-``fit-bkg`` level ``V`` makes the offset ``V`` minus the island's mean background, fixed or the free one's start),
+none with ``fit-nobkglimits``; components are returned without it, the offsets in ``fitted_offset``; an
+island's given offset — :mod:`science.extract.sourcefit` turns caesar's ``fit-bkg`` and
+``fit-usebkgboxestimate`` into them — is held fixed, or starts the free one),
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
 :class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
@@ -90,9 +91,6 @@ class GaussianFitter:
     free_bkg, bkg_limits
         Fit a constant offset over the background map (``fit-freebkg``), bounded unless ``bkg_limits`` is
         False (``fit-nobkglimits``).
-    bkg_level
-        caesar's ``fit-bkg`` (Jy/beam, None: the estimated background, ``fit-estimatedbkg``): the model's
-        offset is this level, fixed, or the free offset's start.
     fewer_zthr
         The seed threshold: a component is a detection only at it. Deblending peaks below it seed no
         component (caesar seeds every 3×3 peak above ``peak_zthr``, 1σ: noise bumps on island wings, which
@@ -130,7 +128,6 @@ class GaussianFitter:
         fewer_zthr: float = 5.0,
         free_bkg: bool = False,
         bkg_limits: bool = True,
-        bkg_level: float | None = None,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0:
             raise ParameterError("need max_components ≥ 1, max_nbeams > 0 and nretries ≥ 0")
@@ -164,7 +161,6 @@ class GaussianFitter:
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
         self.free_bkg, self.bkg_limits = bool(free_bkg), bool(bkg_limits)
-        self.bkg_level = None if bkg_level is None else float(bkg_level)
         #: Fitted offsets (Jy/beam over the background map) of the last fits with ``free_bkg``, by island index.
         self.fitted_offset: dict[int, float] = {}
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
@@ -223,7 +219,7 @@ class GaussianFitter:
 
     def _with_offset(self, starts: list[Start], islands: list[IslandPixels]) -> list[Start]:
         """``starts`` with the fitted offset appended (start 0, caesar's bounds) when ``free_bkg`` (the islands'
-        values are already shifted by a ``fit-bkg`` level, see :meth:`fit_islands`)."""
+        values are already shifted by their given offsets, see :meth:`fit_islands`)."""
         if not self.free_bkg:
             return starts
         out = []
@@ -241,15 +237,14 @@ class GaussianFitter:
         islands: list[IslandPixels],
         beam_sigma: tuple[float, float, float],
         given: Mapping[int, F64] | None = None,
-        island_bkg: Sequence[float] | None = None,
+        offsets: Sequence[float] | None = None,
     ) -> list[tuple[FitOutcome, int]]:
         """Fit every island (from ``given`` start values where given, see :meth:`starts`; a retry with fewer
         components starts from the island's own peaks); returns ``(outcome with G = 1, index into the
-        input)`` per island, input order. ``island_bkg``: each island's mean background (Jy/beam, default 0),
-        which a ``fit-bkg`` level is relative to."""
-        shift = np.zeros(len(islands))
-        if self.bkg_level is not None:  # a fixed offset c on the pixels = fitting the pixels minus c
-            shift = self.bkg_level - (np.zeros(len(islands)) if island_bkg is None else np.asarray(island_bkg, float))
+        input)`` per island, input order. ``offsets``: each island's model offset over its pixels (Jy/beam
+        over the background map), fixed, or the start of the fitted one with ``free_bkg``."""
+        shift = np.zeros(len(islands)) if offsets is None else np.asarray(offsets, float)
+        if offsets is not None:  # a fixed offset c on the pixels = fitting the pixels minus c
             islands = [IslandPixels(i.x, i.y, i.value - c, i.rms, i.z) for i, c in zip(islands, shift, strict=True)]
         starts = self._with_offset(self.starts(islands, beam_sigma, given=given), islands)
         ncomp = np.array([s.p0.size // NPAR for s in starts])
@@ -288,7 +283,7 @@ class GaussianFitter:
         if self.fix_unresolved:
             self._refit_unresolved(done, starts, islands, beam_sigma)
         if not self.free_bkg:
-            self.fitted_offset = {i: float(shift[i]) for _, i in done} if self.bkg_level is not None else {}
+            self.fitted_offset = {i: float(shift[i]) for _, i in done} if offsets is not None else {}
             return done
         self.fitted_offset = {i: float(o.params[0, -1] + shift[i]) for o, i in done}
         return [(_without_offset(o), i) for o, i in done]

@@ -296,7 +296,8 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
         """The configured :class:`SourceFitting` (which sources are fitted, from which start)."""
         from science.extract.sourcefit import SourceFitting
 
-        return SourceFitting(self.gaussian_fitter(), self.fit_usenestedascomponents, self.fit_useellipsecuts)
+        level = None if self.fit_estimatedbkg else self.fit_bkg
+        return SourceFitting(self.gaussian_fitter(), self.fit_usenestedascomponents, self.fit_useellipsecuts, level)
 
     def gaussian_fitter(self) -> GaussianFitter:
         """The configured :class:`GaussianFitter`."""

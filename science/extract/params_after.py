@@ -54,6 +54,11 @@ class FitOptionParams(BaseModel):
         description="The fit's background level, Jy/beam, fixed or fit-freebkg's start (fit-bkg; default: "
         "the estimated background; fit-estimatedbkg overrides it).",
     )
+    fit_usebkgboxestimate: bool = Field(
+        False,
+        description="The fit's background from a box around each source, its rms the fit's noise "
+        "(fit-usebkgboxestimate; box border: sourcebkgboxborder).",
+    )
     fit_estimatedbkg: bool = Field(
         False,
         description="The fit's background is the estimated one (fit-estimatedbkg): always so here, as the fitted "
@@ -75,7 +80,6 @@ class FitOptionParams(BaseModel):
             "bound_step": self.fit_parboundincreasestep,
             "free_bkg": self.fit_freebkg,
             "bkg_limits": not self.fit_nobkglimits,
-            "bkg_level": None if self.fit_estimatedbkg else self.fit_bkg,
         }
 
 

@@ -17,6 +17,7 @@ from astropy.wcs import WCS
 
 from science.extract.artefacts import flag_artefacts
 from science.extract.background import BackgroundMaps
+from science.extract.boxbkg import BoxBackground
 from science.extract.islands import IslandFinder, IslandPixels, LabelIslands
 from science.extract.params import ExtractionParams
 from science.image import Beam
@@ -167,6 +168,12 @@ def extract_pixels(
             frequency_hz=frequency_hz, origin=origin, full_shape=full_shape, search=search,
         )  # fmt: skip
     if params.fitsources and len(table):
+        box = None
+        if params.fit_usebkgboxestimate:
+            in_island = np.zeros(data.shape, bool)
+            for isl in pixels:
+                in_island[isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]] = True
+            box = BoxBackground(data, in_island, params.sourcebkgboxborder, params.bkgestimator, origin)
         params.source_fitting().fit_table(
             table,
             dict(enumerate(pixels)),
@@ -174,6 +181,7 @@ def extract_pixels(
             pixscale_arcsec=pixscale_arcsec,
             wcs=wcs,
             frequency_hz=frequency_hz,
+            box=box,
         )
     if params.rejectartefacts:
         flag_artefacts(

@@ -8,6 +8,10 @@
   pixel moments, or one per peak at the beam shape when it has several peaks), all sorted by amplitude.
 - Otherwise each fittable nested source is fitted alone on its own pixels, and its components go to its
   dict (the island keeps none).
+- The model's offset over the background map: none, or caesar's ``fit-bkg`` level (Jy/beam; not with
+  ``fit-estimatedbkg``) minus the source's mean background, or with ``fit-usebkgboxestimate`` the
+  background of a box around the source (:mod:`science.extract.boxbkg`) minus that mean, the box's rms
+  then being the fit's noise; fixed, or the start of the fitted offset with ``fit-freebkg``.
 - With ``fit-useellipsecuts`` a component whose ellipse compares badly with the beam's is marked FAKE
   (caesar ``SourceFitter::DoChi2Fit``): eccentricity ratio (caesar's ``1 − b²/a²`` over the beam's, when the
   beam's is not 0) outside (0.5, 1.5), area ratio outside (0.01, 10), or ``|pa − bpa|`` at least 45°
@@ -29,6 +33,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from science.extract.artefacts import FAKE
+from science.extract.boxbkg import BoxBackground
 from science.extract.components import ComponentGeometry, component_records, component_sky
 from science.extract.fitting import GaussianFitter
 from science.extract.gaussian import NPAR
@@ -48,11 +53,13 @@ ECCENTRICITY_RATIO, AREA_RATIO, ROT_ANGLE_DEG = (0.5, 1.5), (0.01, 10.0), 45.0
 @dataclass(frozen=True)
 class SourceFitting:
     """caesar's source fitting: ``fitter`` for the pixel fits, ``nested_as_components`` its
-    ``fit-usenestedascomponents``, ``ellipse_cuts`` its ``fit-useellipsecuts``."""
+    ``fit-usenestedascomponents``, ``ellipse_cuts`` its ``fit-useellipsecuts``, ``bkg_level`` its ``fit-bkg``
+    (None: the estimated background)."""
 
     fitter: GaussianFitter
     nested_as_components: bool = False
     ellipse_cuts: bool = False
+    bkg_level: float | None = None
 
     def fittable(self, source: Any) -> bool:
         """caesar's ``IsFittableSource``: POINT-LIKE, or COMPACT of at most ``max_nbeams`` beams."""
@@ -69,9 +76,11 @@ class SourceFitting:
         pixscale_arcsec: float,
         wcs: WCS,
         frequency_hz: float | None,
+        box: BoxBackground | None = None,
     ) -> None:
         """Fit the sources of ``table`` (row index → island pixels); fills ``components``, ``nComponents``,
-        ``S(Jy)`` and ``Serr(Jy)`` of the islands, or of their nested sources' dicts."""
+        ``S(Jy)`` and ``Serr(Jy)`` of the islands, or of their nested sources' dicts. ``box``: the background
+        around each source (``fit-usebkgboxestimate``)."""
         beam_sigma = (
             beam.bmaj_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
             beam.bmin_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
@@ -95,13 +104,8 @@ class SourceFitting:
                 if "pixel_xy" in source and self.fittable(source):
                     jobs.append((row, k))
                     pixels.append(isl.part(source["pixel_xy"]))
-        mean_bkg = None
-        if self.fitter.bkg_level is not None:  # fit-bkg is relative to each source's mean background
-            mean_bkg = [
-                float(owner["bkgSum(Jy/beam)"]) / max(int(owner["npix"]), 1)
-                for owner in (table[row] if k < 0 else table["nested"][row][k] for row, k in jobs)
-            ]
-        fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given, island_bkg=mean_bkg)
+        offsets = self._offsets(table, jobs, pixels, box)
+        fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given, offsets=offsets)
         geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):
@@ -124,6 +128,26 @@ class SourceFitting:
                         record["sourcenessId"] = FAKE
             _store(owner, records)
         logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
+
+    def _offsets(
+        self, table: Table, jobs: list[tuple[int, int]], pixels: list[IslandPixels], box: BoxBackground | None
+    ) -> list[float] | None:
+        """Each job's model offset over the background map (module docstring; None: none); with ``box``,
+        ``pixels`` take the box's rms in place."""
+        if self.bkg_level is None and box is None:
+            return None
+        owners = (table[row] if k < 0 else table["nested"][row][k] for row, k in jobs)
+        mean = [float(owner["bkgSum(Jy/beam)"]) / max(int(owner["npix"]), 1) for owner in owners]
+        offsets = [0.0 if self.bkg_level is None else self.bkg_level - m for m in mean]
+        for j, ((_, k), isl) in enumerate(zip(jobs, pixels, strict=True)):
+            around = None if box is None else box.around(isl, nested=k >= 0)
+            if around is None:
+                continue  # caesar: no box estimate, the maps' values
+            level, rms = around
+            if self.bkg_level is None:
+                offsets[j] = level - mean[j]
+            pixels[j] = IslandPixels(isl.x, isl.y, isl.value, np.full_like(isl.rms, rms), isl.z)
+        return offsets
 
     def _nested_start(
         self, island: Any, isl: IslandPixels, nested: list[dict[str, Any]], beam_sigma: tuple[float, float, float]

@@ -106,18 +106,18 @@ def test_map_options_reach_the_extract_flow_only() -> None:
 def test_options_this_engine_does_not_implement_are_named_for_the_flow() -> None:
     options = {
         "activecontour": True,
-        "--fit-usebkgboxestimate": True,
+        "--fit-improveerrors": True,
         "nthreads": 4,  # how caesar runs, not what it finds
         "seedthr": 5,
         "no-extendedsearch": True,
         "save-fits": True,
         "output_dir": "/x",
     }
-    assert unapplied_options(options) == ["activecontour", "fit-usebkgboxestimate"]
+    assert unapplied_options(options) == ["activecontour", "fit-improveerrors"]
     described = set(app_schemas()["caesar"]["describe"])
     assert described >= RUN_OPTIONS
     spec = _spec(options)
-    assert build_flow_parameters(spec)["unapplied"] == ["activecontour", "fit-usebkgboxestimate"]
+    assert build_flow_parameters(spec)["unapplied"] == ["activecontour", "fit-improveerrors"]
 
 
 def test_caesars_tile_split_sets_this_engines_tile_size() -> None:

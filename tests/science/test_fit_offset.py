@@ -88,24 +88,23 @@ def test_caesar_rest_names_reach_the_fitter() -> None:
     assert not default.free_bkg and default.bkg_limits
 
 
-def test_a_fit_bkg_level_is_the_offset_fixed_or_the_free_ones_start() -> None:
+def test_a_given_offset_is_held_or_starts_the_free_one() -> None:
     # raw pixels = Gaussian + 0.02 over a mean background of 0.015: the map-subtracted values carry 0.005
     isl = _shifted(gaussian_island(TRUTH, 30, 0.03), 0.005)
-    fixed = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.02)
-    [(out, i)] = fixed.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
-    assert out.params.shape == (1, 6) and fixed.fitted_offset[i] == pytest.approx(0.005)
+    fixer = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0)
+    [(out, i)] = fixer.fit_islands([isl], BEAM_SIGMA, offsets=[0.02 - 0.015])
+    assert out.params.shape == (1, 6) and fixer.fitted_offset[i] == pytest.approx(0.005)
     np.testing.assert_allclose(out.params[0], TRUTH, atol=1e-4)  # the level was right: an exact fit
     # a wrong level, fixed, biases the amplitude; free, the offset moves from it to the truth
-    wrong = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.015)
-    [(out, _)] = wrong.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
+    [(out, _)] = fixer.fit_islands([isl], BEAM_SIGMA, offsets=[0.0])
     assert out.params[0][0] > TRUTH[0] + 1e-3
-    free = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, bkg_level=0.015, free_bkg=True)
-    [(out, i)] = free.fit_islands([isl], BEAM_SIGMA, island_bkg=[0.015])
+    free = GaussianFitter(fix_unresolved=False, fewer_zthr=1.0, free_bkg=True)
+    [(out, i)] = free.fit_islands([isl], BEAM_SIGMA, offsets=[0.0])
     assert free.fitted_offset[i] == pytest.approx(0.005, abs=1e-5)
     np.testing.assert_allclose(out.params[0][:3], TRUTH[:3], atol=1e-4)
-    # caesar-rest names: fit-estimatedbkg overrides fit-bkg
-    assert ExtractionParams.parse({"fit-bkg": 0.01}).gaussian_fitter().bkg_level == 0.01
-    assert ExtractionParams.parse({"fit-bkg": 0.01, "fit-estimatedbkg": True}).gaussian_fitter().bkg_level is None
+    # caesar-rest names: fit-bkg is the source fitting's level; fit-estimatedbkg overrides it
+    assert ExtractionParams.parse({"fit-bkg": 0.01}).source_fitting().bkg_level == 0.01
+    assert ExtractionParams.parse({"fit-bkg": 0.01, "fit-estimatedbkg": True}).source_fitting().bkg_level is None
 
 
 def test_fit_bkg_reaches_an_extraction(tmp_path: Path) -> None:

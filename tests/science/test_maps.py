@@ -82,11 +82,11 @@ def test_cli_writes_the_maps_asked_for_and_says_what_it_does_not(sim: Path, tmp_
 
 
 def test_cli_refuses_caesar_options_it_does_not_implement_and_skips_run_options(sim: Path, tmp_path: Path) -> None:
-    args = ["extract", str(sim), "--out", str(tmp_path), "-O", "fit-usebkgboxestimate", "-O", "nthreads=4"]
+    args = ["extract", str(sim), "--out", str(tmp_path), "-O", "fit-improveerrors", "-O", "nthreads=4"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     said = " ".join(result.output.split())  # (rich wraps lines)
-    assert "not-implemented: caesar-rest option(s) this engine does not implement: fit-usebkgboxestimate" in said
+    assert "not-implemented: caesar-rest option(s) this engine does not implement: fit-improveerrors" in said
     result = CliRunner().invoke(app, ["extract", str(sim), "--out", str(tmp_path), "-O", "nthreads=4"])
     assert result.exit_code == 0, result.output
 
