@@ -125,7 +125,7 @@ EXTRACTION_FIELDS = frozenset(
         "bmin", "bpa",
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",
         "fit_maxcomponents", "fit_maxnbeams", "fit_noretry", "fit_nretries", "fit_peakmaxkern", "fit_peakminkern",
-        "fit_noampllimits", "fit_noposlimits", "fit_nosigmalimits", "fit_nothetalimits", "fit_fixsigma", "fit_freebkg", "fit_nobkglimits", "fit_estimatedbkg", "fit_bkg", "fit_usebkgboxestimate", "wtscalemin", "wtscalemax", "res_pssubtractionmethod",
+        "fit_noampllimits", "fit_noposlimits", "fit_nosigmalimits", "fit_nothetalimits", "fit_fixsigma", "fit_freebkg", "fit_nobkglimits", "fit_estimatedbkg", "fit_bkg", "fit_usebkgboxestimate", "fit_noimproveconvergence", "wtscalemin", "wtscalemax", "res_pssubtractionmethod",
         "fit_fixtheta", "fit_nochi2cut", "fit_parboundincreasestep", "fit_useellipsecuts", "fit_usenestedascomponents", "read_subimg", "xmax", "xmin", "ymax", "ymin",
         "fit_peakmultiplicitythr", "fit_peakshifttol", "fit_peakzthrmin",
         "fit_poslimit", "fit_sigmalimit", "fit_thetalimit", "fitsources", "guidedfilter_eps", "guidedfilter_radius",

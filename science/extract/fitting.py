@@ -78,7 +78,9 @@ class GaussianFitter:
     chi2_cut
         Reduced χ² below which a converged fit is HQ (``fit-chi2cut``, 5; None: no χ² cut, ``fit-nochi2cut``).
     nretries
-        Retries with widened bounds (``fit-nretries``, 10; 0 = ``fit-noretry``).
+        Retries with widened bounds (``fit-nretries``, 10; 0 = ``fit-noimproveconvergence``).
+    fewer_retry
+        Fit again with fewer components when a fit fails (below); False = ``fit-noretry``.
     peak_zthr
         Minimum significance of a seed peak (``fit-peakzthrmin``, 1).
     peak_kernel
@@ -119,6 +121,7 @@ class GaussianFitter:
         bound_step: float = 0.1,
         chi2_cut: float | None = 5.0,
         nretries: int = 10,
+        fewer_retry: bool = True,
         peak_zthr: float = 1.0,
         peak_kernels: tuple[int, ...] = (3, 5, 7),
         peak_multiplicity: int = 1,
@@ -153,6 +156,7 @@ class GaussianFitter:
         )
         self.chi2_cut = None if chi2_cut is None else float(chi2_cut)
         self.nretries = int(nretries)
+        self.fewer_retry = bool(fewer_retry)
         self.peak_zthr = float(peak_zthr)
         self.peak_kernels = tuple(int(k) for k in peak_kernels)
         self.peak_multiplicity = int(peak_multiplicity)
@@ -264,7 +268,7 @@ class GaussianFitter:
             outcomes = [take(out, j) for j in range(len(chunk))]
             ncomp = sts[0].p0.size // NPAR
             failed = np.flatnonzero(self._faint(out, group))
-            if self.nretries > 0 and ncomp > 1 and failed.size:
+            if self.fewer_retry and ncomp > 1 and failed.size:
                 fewer = self._fewer([group[j] for j in failed], ncomp - 1, beam_sigma)
                 for f, better in zip(failed.tolist(), fewer, strict=True):
                     if better is not None:

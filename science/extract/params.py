@@ -107,7 +107,10 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
     fit_thetalimit: float = Field(90.0, gt=0, le=180, description="Angle bound in degrees (fit-thetalimit).")
     fit_chi2cut: float = Field(5.0, gt=0, description="Reduced chi2 below which a fit is HQ (fit-chi2cut).")
     fit_nretries: int = Field(10, ge=0, description="Retries with widened bounds (fit-nretries).")
-    fit_noretry: bool = Field(False, description="Never retry a fit (fit-noretry).")
+    fit_noretry: bool = Field(False, description="Never retry a fit with fewer components (fit-noretry).")
+    fit_noimproveconvergence: bool = Field(
+        False, description="Never retry a fit with widened bounds (fit-noimproveconvergence)."
+    )
     fit_peakzthrmin: float = Field(
         1.0, ge=0, description="Minimum significance of a deblending peak (fit-peakzthrmin)."
     )
@@ -312,7 +315,8 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
             theta_limit=self.fit_thetalimit,
             chi2_cut=None if self.fit_nochi2cut else self.fit_chi2cut,
             **self.fit_bounds(),
-            nretries=0 if self.fit_noretry else self.fit_nretries,
+            nretries=0 if self.fit_noimproveconvergence else self.fit_nretries,
+            fewer_retry=not self.fit_noretry,
             peak_zthr=self.fit_peakzthrmin,
             peak_kernels=tuple(range(self.fit_peakminkern, self.fit_peakmaxkern + 1, 2)),
             peak_multiplicity=self.fit_peakmultiplicitythr,

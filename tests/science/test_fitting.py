@@ -107,7 +107,7 @@ def test_integrated_flux_ratio_is_one_within_two_percent_on_a_simulation() -> No
 def test_caesar_option_names_are_accepted() -> None:
     params = ExtractionParams.parse({"fitsources": True, "fit-maxcomponents": 2, "--fit-noretry": None})
     assert params.fitsources and params.fit_maxcomponents == 2 and params.fit_noretry
-    assert params.gaussian_fitter().nretries == 0
+    assert not params.gaussian_fitter().fewer_retry and params.gaussian_fitter().nretries == 10
     assert not ExtractionParams.parse({"no-fit-fixunresolved": True}).fit_fixunresolved
     peaks = ExtractionParams.parse({"fit-peakminkern": 5, "fit-peakmaxkern": 9, "fit-peakmultiplicitythr": -1})
     fitter = peaks.gaussian_fitter()
@@ -189,9 +189,16 @@ def test_a_faint_deblended_component_stuck_on_a_bound_is_dropped_as_caesar_does(
     # a bright secondary (20 σ) keeps its component even on a bound
     [(bright, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([_with_bump(0.02)], BEAM_SIGMA)
     assert bright.params.shape == (1, 12)
-    # fit-noretry (nretries 0) turns the fallback off, as in caesar
-    [(noretry, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
+    # fit-noretry turns the fallback off, as in caesar; fit-noimproveconvergence (no bound widening) does not
+    plain = GaussianFitter(fewer_zthr=5.0, fewer_retry=False, fix_unresolved=False)
+    [(noretry, _)] = plain.fit_islands([narrow], BEAM_SIGMA)
     assert noretry.params.shape == (1, 12)
+    [(once, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
+    assert once.params.shape == (1, 6)
+    fitter = ExtractionParams.parse({"fit-noretry": True, "fit-noimproveconvergence": True}).gaussian_fitter()
+    assert (fitter.fewer_retry, fitter.nretries) == (False, 0)
+    fitter = ExtractionParams.parse({"fit-noretry": True}).gaussian_fitter()
+    assert (fitter.fewer_retry, fitter.nretries) == (False, 10)
 
 
 def test_peaks_below_the_seed_threshold_seed_no_component() -> None:
