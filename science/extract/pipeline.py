@@ -16,7 +16,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from science.extract.artefacts import flag_artefacts
-from science.extract.background import BackgroundMaps
+from science.extract.background import BackgroundEstimator, BackgroundMaps
 from science.extract.boxbkg import BoxBackground
 from science.extract.islands import IslandFinder, IslandPixels, LabelIslands
 from science.extract.params import ExtractionParams
@@ -25,7 +25,7 @@ from science.image import Beam
 if TYPE_CHECKING:
     from science.io.maps import MapFiles
 
-__all__ = ["background_maps", "compact_islands", "extract_pixels"]
+__all__ = ["background_maps", "compact_islands", "estimate_maps", "extract_pixels"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +38,30 @@ def background_maps(
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
 ) -> BackgroundMaps:
-    """Background and noise maps; with ``bkgskipoutliers`` estimated again without the islands (grown by one
-    pixel, to take in their wings below the merge threshold) found on the first maps, positive and negative
-    ones (caesar's ``BkgFinder`` masks negative excesses too: negative sidelobes, imaging artefacts)."""
+    """Background and noise maps of ``params`` (:func:`estimate_maps`, ``bkgskipoutliers`` with its islands)."""
+    skip = params.island_finder() if params.bkgskipoutliers else None
     estimator = params.background_estimator()
+    return estimate_maps(data, estimator, beam_pixels, skip=skip, origin=origin, full_shape=full_shape)
+
+
+def estimate_maps(
+    data: npt.NDArray[np.float32],
+    estimator: BackgroundEstimator,
+    beam_pixels: float,
+    *,
+    skip: IslandFinder | None = None,
+    origin: tuple[int, int] = (0, 0),
+    full_shape: tuple[int, int] | None = None,
+) -> BackgroundMaps:
+    """Background and noise maps by ``estimator``; with ``skip`` (caesar ``bkgskipoutliers``) estimated again
+    without the islands ``skip`` finds on the first maps (grown by one pixel, to take in their wings below the
+    merge threshold), positive and negative ones (caesar's ``BkgFinder`` masks negative excesses too:
+    negative sidelobes, imaging artefacts)."""
     maps = estimator.estimate(data, beam_pixels, origin=origin, full_shape=full_shape)
-    if params.bkgskipoutliers:
-        finder = params.island_finder()
+    if skip is not None:
         z = maps.significance(data)
-        sources = finder.mask(np.negative(z), grow=1, reuse=True)
-        sources |= finder.mask(z, grow=1, reuse=True)
+        sources = skip.mask(np.negative(z), grow=1, reuse=True)
+        sources |= skip.mask(z, grow=1, reuse=True)
         maps = estimator.estimate(
             data, beam_pixels, origin=origin, full_shape=full_shape, exclude=sources, noise=maps.rms
         )

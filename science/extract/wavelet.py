@@ -30,6 +30,7 @@ from science.errors import ParameterError
 from science.extract.background import BackgroundEstimator, BackgroundMaps
 from science.extract.extended import extended_islands
 from science.extract.islands import IslandFinder, IslandPixels
+from science.extract.pipeline import estimate_maps
 from science.extract.smoothing import gaussian_smooth, guided_filter
 
 __all__ = ["WaveletFinder", "atrous_decomposition"]
@@ -131,13 +132,8 @@ class WaveletFinder:
         out = np.zeros(search.shape, bool)
         for k in range(self.min_scale, self.max_scale + 1):
             plane = planes[k].astype(np.float32)
-            maps = self.background.estimate(plane, beam_pixels, origin=origin, full_shape=full_shape)
-            if self.skip_outliers:
-                z = maps.significance(plane)
-                sources = self.islands.mask(np.negative(z), grow=1) | self.islands.mask(z, grow=1)
-                maps = self.background.estimate(
-                    plane, beam_pixels, origin=origin, full_shape=full_shape, exclude=sources, noise=maps.rms
-                )
+            skip = self.islands if self.skip_outliers else None
+            maps = estimate_maps(plane, self.background, beam_pixels, skip=skip, origin=origin, full_shape=full_shape)
             out |= self.islands.mask(maps.significance(plane))
         valid: B8 = out & np.isfinite(search) & (search != 0)
         return valid
