@@ -149,10 +149,11 @@ def extract(
     ),
 ) -> None:
     """Extract sources from one image here (no Prefect), writing caesar's catalogue and regions."""
-    from planner.wire.caesar import RUN_OPTIONS, unapplied_options
+    from planner.wire.caesar import RUN_OPTIONS, extraction_params, unapplied_options
     from science.errors import ScienceError
     from science.extract.extractor import extract_file
     from science.extract.params import ExtractionParams
+    from science.extract.tiling import plan_file_tiles
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
     from science.io.maps import is_map_option
@@ -162,11 +163,15 @@ def extract(
     values.update({"fitsources": fitsources, "rejectartefacts": rejectartefacts, "tile_size": tilesize})
     values.update({"bmaj": bmaj, "bmin": bmin, "bpa": bpa})
     saves: dict[str, object] = {}
+    run: dict[str, object] = {}
     for item in option:
         key, sep, value = item.partition("=")
-        if key.lstrip("-") in RUN_OPTIONS:  # how caesar runs (threads, MPI, logging): nothing to do here
-            continue
-        (saves if is_map_option(key) else values)[key] = value if sep else None
+        # how caesar runs (threads, MPI, logging): nothing to do here, but for its tile split
+        (run if key.lstrip("-") in RUN_OPTIONS else saves if is_map_option(key) else values)[key] = (
+            value if sep else None
+        )
+    if tilesize == 0 and "tile_size" in (split := extraction_params(run)):
+        values["tile_size"] = split["tile_size"]
     if unapplied := unapplied_options(values):
         names = ", ".join(unapplied)
         raise _fail("not-implemented", f"caesar-rest option(s) this engine does not implement: {names}")
@@ -175,6 +180,8 @@ def extract(
         outputs = JobOutputs.plan(image, params, out, saves)
         for note in outputs.notes:
             console.print(f"[yellow]note[/yellow]: {note}")
+        if params.tile_size:
+            console.print(f"{len(plan_file_tiles(image, params))} tile(s) of {params.tile_size} px (and overlaps)")
         table = extract_file(str(image), params, maps_to=outputs.maps_to)
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
@@ -182,6 +189,32 @@ def extract(
     products = write_catalogue_products(table, out, image_base_name(image), sky=outputs.sky)
     written = [str(p) for p in products.values()] + outputs.map_paths
     console.print(f"{len(table)} source(s); wrote {', '.join(written)}")
+
+
+@app.command(epilog="Example: `cirasa options` or `cirasa options --unapplied`")
+def options(
+    unapplied: bool = typer.Option(False, "--unapplied", help="Only the options this engine does not implement."),
+) -> None:
+    """caesar-rest's caesar options and what this engine does with each (extract -O, caesar-rest jobs)."""
+    from rich.table import Table
+
+    from planner.wire.caesar import APPLIED_NOTES, MAP_OPTIONS, RUN_OPTIONS, app_schemas, unapplied_options
+
+    table = Table("option", "type", "default", "here", box=None)
+    for name, spec in sorted(app_schemas()["caesar"]["describe"].items()):
+        if name in RUN_OPTIONS:
+            here = "how caesar runs: no effect on results" + (
+                " (tilesplit + tilesize: tile size)" * (name == "tilesize")
+            )
+        elif name.replace("-", "_") in MAP_OPTIONS:
+            here = "map output (FITS with save-fits)"
+        elif unapplied_options({name: None}):
+            here = "[red]not implemented: named, never ignored in silence[/red]"
+        else:
+            here = APPLIED_NOTES.get(name, "applied")
+        if not unapplied or "not implemented" in here:
+            table.add_row(name, str(spec.get("type", "")), str(spec.get("default", "")), here)
+    console.print(table)
 
 
 @app.command(epilog="Example: `cirasa plan request.yaml --broker http://127.0.0.1:8790 --json`")

@@ -139,6 +139,17 @@ EXTRACTION_FIELDS = frozenset(
 )  # fmt: skip
 
 
+#: Applied options whose support is partial or unusual, as ``cirasa options`` says.
+APPLIED_NOTES = {
+    "extsfinder": "applied: SALIENCY-THRESH, WT-THRESH (ACTIVE-CONTOUR, SP-HIERCLUST refused)",
+    "res-pssubtractionmethod": "applied (FITMODEL: as caesar, nothing is fitted yet when the residual is made)",
+    "fit-estimatedbkg": "applied, always: the fitted pixels have the estimated background removed",
+    "sp-size": "accepted, unused (SP-HIERCLUST is not implemented)",
+    "sp-beta": "accepted, unused (superpixels are a regular grid here)",
+    "sp-minarea": "accepted, unused (superpixels are a regular grid here)",
+}
+
+
 #: caesar-rest's options about saved maps (``science.io.maps.MAP_OPTIONS``; tests check the two agree): the
 #: extract-image flow writes caesar's FITS maps for them and logs those it does not write.
 MAP_OPTIONS = frozenset(
