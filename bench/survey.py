@@ -85,7 +85,8 @@ def run_plain(images_glob: str, output: str, log_dir: str) -> None:
 
     marks.append((time.time(), "imports done"))
     images = sorted(glob.glob(images_glob))
-    params = ExtractionParams()
+    # the flow's defaults (flows.survey.DEFAULT_PARAMS, not imported here: that would import Prefect)
+    params = ExtractionParams(tile_size=4096)
     Path(output).mkdir(parents=True, exist_ok=True)
     spec = ClusterSpec(kind="slurm", workers=2, partition="debug", log_directory=log_dir)
     done: list[float] = []

@@ -17,6 +17,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from flows.clusters import ClusterRequest, open_cluster, release_prestarted, run_spec
+from flows.extract import over_defaults
 from flows.results import ResultStore
 from flows.work import process_image
 from science.extract.params import ExtractionParams
@@ -96,17 +97,24 @@ def merge_catalogue(results: list[dict[str, Any]], output_dir: str) -> Path | No
     return merged
 
 
+#: survey-reprocess's extraction defaults: images larger than 4096² run in 4096-pixel tiles one after another
+#: on their worker (bounded memory for mosaics); smaller ones whole, as before.
+DEFAULT_PARAMS = ExtractionParams(tile_size=4096)
+
+
 @flow(name="survey-reprocess")
 def reprocess_survey(
     selection: SurveySelection,
     output_dir: str,
-    params: ExtractionParams = ExtractionParams(),
+    params: ExtractionParams = DEFAULT_PARAMS,
     cluster: ClusterRequest = ClusterRequest(),
 ) -> dict[str, Any]:
     """Extract every selected image (skipping finished ones) and write a merged survey catalogue.
 
-    Writes ``<output_dir>/catalog-survey.dat`` and ``<output_dir>/survey-summary.json``.
+    Writes ``<output_dir>/catalog-survey.dat`` and ``<output_dir>/survey-summary.json``; ``params`` a caller
+    gives in part go over the flow's defaults.
     """
+    params = over_defaults(params, DEFAULT_PARAMS)
     images = selection.resolve()
     if not images:
         raise ValueError(f"the selection matched no image: {selection.model_dump(exclude_none=True)}")

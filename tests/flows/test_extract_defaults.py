@@ -26,3 +26,11 @@ def test_process_image_keeps_its_fitting_and_tiling_under_a_partial_params() -> 
 
     merged = over_defaults(ExtractionParams.model_validate({"seedthr": 4.5}), PROCESS)
     assert (merged.tile_size, merged.fitsources, merged.seedthr) == (512, True, 4.5)
+
+
+def test_survey_reprocess_tiles_only_images_above_4096_and_keeps_it_under_partial_params() -> None:
+    from flows.survey import DEFAULT_PARAMS as SURVEY
+
+    assert ExtractionParams(tile_size=4096) == SURVEY  # bench/survey.py's plain peer runs the same settings
+    merged = over_defaults(ExtractionParams.model_validate({"fitsources": True}), SURVEY)
+    assert (merged.tile_size, merged.fitsources) == (4096, True)
