@@ -165,7 +165,8 @@ class GaussianFitter:
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
         self.free_bkg, self.bkg_limits = bool(free_bkg), bool(bkg_limits)
-        #: Fitted offsets (Jy/beam over the background map) of the last fits with ``free_bkg``, by island index.
+        #: Model offsets (Jy/beam over the background map) of the last fits, fitted (``free_bkg``) or given
+        #: (``offsets``), by island index; empty when neither.
         self.fitted_offset: dict[int, float] = {}
         #: σ_maj/σ_min of the last free single-component fits (before any point-source refit), by island index.
         self.free_axis_ratio: dict[int, float] = {}
