@@ -203,9 +203,9 @@ def options(
     table = Table("option", "type", "default", "here", box=None)
     for name, spec in sorted(app_schemas()["caesar"]["describe"].items()):
         if name in RUN_OPTIONS:
-            here = "how caesar runs: no effect on results" + (
-                " (tilesplit + tilesize: tile size)" * (name == "tilesize")
-            )
+            here = "how caesar runs: no effect on results"
+            if name == "tilesize":
+                here += " (with tilesplit: this engine's tile size)"
         elif name.replace("-", "_") in MAP_OPTIONS:
             here = "map output (FITS with save-fits)"
         elif unapplied_options({name: None}):
