@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from science.errors import ParameterError
-from science.extract.gaussian import NPAR, FitOutcome
+from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns
 from science.extract.islands import IslandPixels
 from science.extract.solving import Start, retry, solve, take
 from science.extract.starts import FitLimits, Seeds, beam_starts, island_seeds, moment_starts
@@ -295,7 +295,7 @@ class GaussianFitter:
 
     def _faint(self, out: FitOutcome, islands: list[IslandPixels]) -> npt.NDArray[np.bool_]:
         """Fits whose faintest component's fitted peak is below ``fewer_zthr`` × the island's mean rms."""
-        amps = out.params[:, 0 : out.params.shape[1] - out.params.shape[1] % NPAR : NPAR].min(axis=1)
+        amps = out.params[:, amplitude_columns(out.params.shape[1])].min(axis=1)
         sigma = np.array([float(isl.rms.mean()) for isl in islands])
         faint: npt.NDArray[np.bool_] = amps < self.fewer_zthr * sigma
         return faint

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NPAR", "FitOutcome", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
+__all__ = ["NPAR", "FitOutcome", "amplitude_columns", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
 
 #: Parameters per component.
 NPAR = 6
@@ -64,6 +64,11 @@ def _terms(p: F64, x: F64, y: F64) -> tuple[F64, ...]:
     v = -s * dx + c * dy
     g = np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
     return amp, c, s, u, v, sx, sy, g
+
+
+def amplitude_columns(n_params: int) -> slice:
+    """The amplitude columns of a ``6k`` or ``6k + 1`` parameter vector (not its offset)."""
+    return slice(0, n_params - n_params % NPAR, NPAR)
 
 
 def _split(params: F64) -> tuple[F64, F64 | None]:

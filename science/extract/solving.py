@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from science.extract.gaussian import NPAR, FitOutcome, fit_one, fit_ragged
+from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns, fit_one, fit_ragged
 from science.extract.islands import IslandPixels
 
 __all__ = ["Start", "retry", "solve", "take"]
@@ -66,7 +66,7 @@ def retry(
         widen = (1 + n) * step * 0.5 * np.abs(hi[todo] - lo[todo])
         lo[todo] -= widen
         hi[todo] += widen
-        amp_cols = slice(0, lo.shape[1] - lo.shape[1] % NPAR, NPAR)  # not a fitted offset (last, if any)
+        amp_cols = amplitude_columns(lo.shape[1])
         lo[todo, amp_cols] = np.maximum(lo[todo, amp_cols], 0.0)
         for sig in (3, 4):
             lo[todo, sig::NPAR] = np.maximum(lo[todo, sig::NPAR], 0.3)
