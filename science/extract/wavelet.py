@@ -19,6 +19,7 @@ not in caesar; ``extended-minsnr`` 0 keeps every one).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from science.extract.islands import IslandFinder, IslandPixels
 from science.extract.pipeline import estimate_maps
 from science.extract.smoothing import gaussian_smooth, guided_filter
 
-__all__ = ["WaveletFinder", "atrous_decomposition"]
+__all__ = ["WaveletFinder", "atrous_decomposition", "atrous_planes"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ def _atrous_step(image: F64, gap: int) -> F64:
     return out
 
 
-def atrous_decomposition(image: npt.NDArray[np.floating], n_scales: int) -> list[F64]:
-    """caesar's wavelet planes ``W₀ … W_{N−1}`` and the remainder ``W_N = F_N`` (module docstring).
+def atrous_planes(image: npt.NDArray[np.floating], n_scales: int) -> Iterator[tuple[int, F64]]:
+    """caesar's wavelet planes ``(k, W_k)``, ``k = 0 … N`` (``W_N = F_N``, the remainder; module docstring),
+    one at a time: two smoothed images and one plane in memory.
 
     Raises
     ------
@@ -71,13 +73,16 @@ def atrous_decomposition(image: npt.NDArray[np.floating], n_scales: int) -> list
     if n_scales < 1:
         raise ParameterError(f"need at least one wavelet scale, got {n_scales}")
     previous = np.asarray(image, np.float64)
-    planes = []
     for n in range(1, n_scales + 1):
         smooth = _atrous_step(previous, 2 ** (n - 1))
-        planes.append(previous - smooth)
+        yield n - 1, previous - smooth
         previous = smooth
-    planes.append(previous)
-    return planes
+    yield n_scales, previous
+
+
+def atrous_decomposition(image: npt.NDArray[np.floating], n_scales: int) -> list[F64]:
+    """All of :func:`atrous_planes` in a list ``[W₀, …, W_N]``."""
+    return [plane for _, plane in atrous_planes(image, n_scales)]
 
 
 @dataclass(frozen=True)
@@ -128,10 +133,12 @@ class WaveletFinder:
         full_shape: tuple[int, int] | None = None,
     ) -> B8:
         """Union of the islands found on every searched wavelet scale of ``search``."""
-        planes = atrous_decomposition(self.search_image(search), self.max_scale)
         out = np.zeros(search.shape, bool)
-        for k in range(self.min_scale, self.max_scale + 1):
-            plane = planes[k].astype(np.float32)
+        for k, full in atrous_planes(self.search_image(search), self.max_scale):
+            if k < self.min_scale:
+                continue
+            plane = full.astype(np.float32)
+            del full
             skip = self.islands if self.skip_outliers else None
             maps = estimate_maps(plane, self.background, beam_pixels, skip=skip, origin=origin, full_shape=full_shape)
             out |= self.islands.mask(maps.significance(plane))
