@@ -36,7 +36,7 @@ from astropy.wcs import WCS
 
 from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
-from science.extract.islands import IslandPixels, LabelIslands
+from science.extract.islands import IslandPixels, LabelIslands, pixel_mask
 from science.extract.nested import NestedFinder
 from science.extract.params import SMOOTH_FILTERS
 from science.extract.saliency import saliency_mask
@@ -292,7 +292,7 @@ class ExtendedStage:
             "full_shape": full_shape,
         }  # fmt: skip
         if self.finder is not None:
-            compact = _pixel_mask(pixels, data.shape, origin)
+            compact = pixel_mask(pixels, data.shape, origin)
             ext, ext_pixels = self.finder.find(data, maps, compact, search=search, beam_pixels=beam_pixels, **geometry)
             if len(ext) and self.merge:
                 table, pixels = self._merge(table, pixels, ext_pixels, data, maps, beam_pixels, geometry)
@@ -368,13 +368,3 @@ def _union(parent: npt.NDArray[np.int64], a: int, b: int) -> None:
     ra, rb = _find(parent, a), _find(parent, b)
     if ra != rb:
         parent[max(ra, rb)] = min(ra, rb)
-
-
-def _pixel_mask(pixels: list[IslandPixels], shape: tuple[int, ...], origin: tuple[int, int]) -> B8:
-    """Boolean map (of ``shape``, at ``origin``) of every island pixel."""
-    mask = np.zeros(shape, bool)
-    if pixels:
-        ys = np.concatenate([p.y for p in pixels]).astype(np.intp) - origin[0]
-        xs = np.concatenate([p.x for p in pixels]).astype(np.intp) - origin[1]
-        mask[ys, xs] = True
-    return mask

@@ -22,7 +22,7 @@ from science.extract.background import BackgroundMaps
 from science.extract.contour import trace_boundary
 from science.extract.sources import add_sky_columns, empty_island_table, scan_order
 
-__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels", "LabelIslands", "Selector", "SparseSignificance"]
+__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels", "LabelIslands", "Selector", "SparseSignificance", "pixel_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,18 @@ class IslandPixels:
         if not np.array_equal(keys[at], wanted):
             raise ValueError("a pixel of the part is not the island's")
         return IslandPixels(self.x[at], self.y[at], self.value[at], self.rms[at], self.z[at])
+
+
+def pixel_mask(
+    pixels: list[IslandPixels], shape: tuple[int, ...], origin: tuple[int, int] = (0, 0)
+) -> npt.NDArray[np.bool_]:
+    """Boolean map (of ``shape``, a tile at ``origin``) of every pixel of ``pixels`` (full-image positions)."""
+    mask = np.zeros(shape, bool)
+    if pixels:
+        ys = np.concatenate([p.y for p in pixels]).astype(np.intp) - origin[0]
+        xs = np.concatenate([p.x for p in pixels]).astype(np.intp) - origin[1]
+        mask[ys, xs] = True
+    return mask
 
 
 def _label_max(labels: npt.NDArray[np.int32], values: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:

@@ -18,7 +18,7 @@ from astropy.wcs import WCS
 from science.extract.artefacts import flag_artefacts
 from science.extract.background import BackgroundEstimator, BackgroundMaps
 from science.extract.boxbkg import BoxBackground
-from science.extract.islands import IslandFinder, IslandPixels, LabelIslands
+from science.extract.islands import IslandFinder, IslandPixels, LabelIslands, pixel_mask
 from science.extract.params import ExtractionParams
 from science.image import Beam
 
@@ -184,9 +184,7 @@ def extract_pixels(
     if params.fitsources and len(table):
         box = None
         if params.fit_usebkgboxestimate:
-            in_island = np.zeros(data.shape, bool)
-            for isl in pixels:
-                in_island[isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]] = True
+            in_island = pixel_mask(pixels, data.shape, origin)
             box = BoxBackground(data, in_island, params.sourcebkgboxborder, params.bkgestimator, origin)
         params.source_fitting().fit_table(
             table,

@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from science.extract.background import BackgroundMaps
 from science.extract.gaussian import gaussian_model
-from science.extract.islands import IslandPixels
+from science.extract.islands import IslandPixels, pixel_mask
 
 __all__ = ["ResidualMap", "ellipse_kernel"]
 
@@ -125,9 +125,7 @@ class ResidualMap:
             return residual
         # caesar: one source after the other, each dilated and set to the median of the pixels in a box
         # ``box_border`` px around it that belong to no source (read from the residual as it is by then)
-        in_source = np.zeros(data.shape, bool)
-        for isl in pixels:
-            in_source[isl.y.astype(np.intp) - origin[0], isl.x.astype(np.intp) - origin[1]] = True
+        in_source = pixel_mask(pixels, data.shape, origin)
         r = kernel.shape[0] // 2
         for ys, xs, _ in targets:
             y0, y1 = max(0, int(ys.min()) - self.box_border), min(data.shape[0], int(ys.max()) + self.box_border + 1)
