@@ -22,7 +22,15 @@ from science.extract.background import BackgroundMaps
 from science.extract.contour import trace_boundary
 from science.extract.sources import add_sky_columns, empty_island_table, scan_order
 
-__all__ = ["FOUR_CONNECTIVITY", "IslandFinder", "IslandPixels", "LabelIslands", "Selector", "SparseSignificance", "pixel_mask"]
+__all__ = [
+    "FOUR_CONNECTIVITY",
+    "IslandFinder",
+    "IslandPixels",
+    "LabelIslands",
+    "Selector",
+    "SparseSignificance",
+    "pixel_mask",
+]
 
 logger = logging.getLogger(__name__)
 
