@@ -129,7 +129,8 @@ EXTRACTION_FIELDS = frozenset(
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",
         "fit_maxcomponents", "fit_maxnbeams", "fit_noretry", "fit_nretries", "fit_peakmaxkern", "fit_peakminkern",
         "fit_noampllimits", "fit_noposlimits", "fit_nosigmalimits", "fit_nothetalimits", "fit_fixsigma",
-        "fit_freebkg", "fit_nobkglimits", "fit_estimatedbkg", "fit_bkg", "fit_usebkgboxestimate",
+        "fit_freebkg", "fit_nobkglimits", "fit_estimatedbkg", "fit_bkg", "fit_usebkgboxestimate", "fit_prefit",
+        "prefit_freeampl", "prefit_freepos", "prefit_fixsigma", "prefit_fixtheta", "fit_maxniters",
         "fit_noimproveconvergence", "wtscalemin", "wtscalemax", "res_pssubtractionmethod",
         "fit_fixtheta", "fit_nochi2cut", "fit_parboundincreasestep", "fit_useellipsecuts",
         "fit_usenestedascomponents", "read_subimg", "xmax", "xmin", "ymax", "ymin",
@@ -150,6 +151,11 @@ APPLIED_NOTES = {
     "extsfinder": "applied: SALIENCY-THRESH, WT-THRESH (ACTIVE-CONTOUR, SP-HIERCLUST refused)",
     "res-pssubtractionmethod": "applied (FITMODEL: as caesar, nothing is fitted yet when the residual is made)",
     "fit-estimatedbkg": "applied, always: the fitted pixels have the estimated background removed",
+    "fit-maxniters": "applied: Levenberg-Marquardt iterations per fit (300 here; caesar's 10000 counts Minuit calls)",
+    **{
+        f"prefit-{name}": "applied: turns the pre-fit on (caesar always pre-fits; off here unless asked for)"
+        for name in ("freeampl", "freepos", "fixsigma", "fixtheta")
+    },
     "sp-size": "accepted, unused (SP-HIERCLUST is not implemented)",
     "sp-beta": "accepted, unused (superpixels are a regular grid here)",
     "sp-minarea": "accepted, unused (superpixels are a regular grid here)",

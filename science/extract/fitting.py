@@ -15,8 +15,9 @@ island's given offset — :mod:`science.extract.sourcefit` turns caesar's ``fit-
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
 :class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
-with the bounds widened by ``(1+n)·bound_step·0.5·|max − min|``. caesar pre-fits with amplitude and centre fixed,
-then fits with bounds around the pre-fit values; one fit with bounds around the start values stands in.
+with the bounds widened by ``(1+n)·bound_step·0.5·|max − min|``. caesar always pre-fits (amplitude and centre
+held) and fits with bounds around the pre-fit values; here that pre-fit runs when asked for (``prefit``:
+:func:`science.extract.solving.prefit`), otherwise one fit with bounds around the start values stands in.
 
 Start values: one peak → amplitude = peak, centre = flux-weighted centroid, σ and θ from the pixel
 moments; the moments of an island cut at the merge threshold underestimate σ, so they are corrected for
@@ -39,7 +40,7 @@ import numpy.typing as npt
 from science.errors import ParameterError
 from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns
 from science.extract.islands import IslandPixels
-from science.extract.solving import Start, retry, solve, take
+from science.extract.solving import MAX_ITER, Start, prefit, retry, solve, take
 from science.extract.starts import FitLimits, Seeds, beam_starts, island_seeds, moment_starts
 
 __all__ = ["GaussianFitter"]
@@ -62,12 +63,9 @@ class GaussianFitter:
     max_nbeams
         Islands larger than this many beams are not fitted (``fit-maxnbeams``, 20; read by
         :class:`science.extract.sourcefit.SourceFitting`).
-    ampl_limit, sigma_limit
-        Relative amplitude and σ bounds (``fit-ampllimit``, ``fit-sigmalimit``, 0.3).
-    pos_limit
-        Centre bound in pixels (``fit-poslimit``, 3).
-    theta_limit
-        θ bound in degrees (``fit-thetalimit``, 90).
+    ampl_limit, sigma_limit, pos_limit, theta_limit
+        Relative amplitude and σ bounds (``fit-ampllimit``, ``fit-sigmalimit``, 0.3), centre bound in pixels
+        (``fit-poslimit``, 3), θ bound in degrees (``fit-thetalimit``, 90).
     unbounded
         Parameter groups fitted without bounds (``ampl``, ``pos``, ``sigma``, ``theta``: caesar
         ``fit-noampllimits``, ``fit-noposlimits``, ``fit-nosigmalimits``, ``fit-nothetalimits``).
@@ -90,6 +88,11 @@ class GaussianFitter:
         to the beam (a point-source model, so ``S = Speak``); caesar leaves the shape free (False).
     resolved_nsigma
         A component is resolved when its area ratio to the beam exceeds 1 by this many standard errors.
+    prefit
+        Pre-fit as caesar does, with these parameter groups held at their start values (caesar's default
+        ``{"ampl", "pos"}``; ``prefit-freeampl``, ``-freepos``, ``-fixsigma``, ``-fixtheta``); None: no pre-fit.
+    max_iter
+        Levenberg–Marquardt iterations per fit (``fit-maxniters``; caesar's counts Minuit calls, 10000).
     free_bkg, bkg_limits
         Fit a constant offset over the background map (``fit-freebkg``), bounded unless ``bkg_limits`` is
         False (``fit-nobkglimits``).
@@ -131,6 +134,8 @@ class GaussianFitter:
         fewer_zthr: float = 5.0,
         free_bkg: bool = False,
         bkg_limits: bool = True,
+        prefit: frozenset[str] | None = None,
+        max_iter: int = MAX_ITER,
     ) -> None:
         if max_components < 1 or max_nbeams <= 0 or nretries < 0:
             raise ParameterError("need max_components ≥ 1, max_nbeams > 0 and nretries ≥ 0")
@@ -140,8 +145,11 @@ class GaussianFitter:
             raise ParameterError("need peak_multiplicity −1 or ≥ 1 and peak_shift_tol ≥ 0")
         if min(ampl_limit, sigma_limit, pos_limit, theta_limit, bound_step, 1.0 if chi2_cut is None else chi2_cut) <= 0:
             raise ParameterError("fit limits and chi2_cut must be positive")
-        if not unbounded <= {"ampl", "pos", "sigma", "theta"}:
-            raise ParameterError(f"unknown parameter groups {sorted(unbounded)!r}: ampl, pos, sigma, theta")
+        for groups in (unbounded, prefit or frozenset()):
+            if not groups <= {"ampl", "pos", "sigma", "theta"}:
+                raise ParameterError(f"unknown parameter groups {sorted(groups)!r}: ampl, pos, sigma, theta")
+        if max_iter < 1:
+            raise ParameterError(f"need max_iter ≥ 1, got {max_iter}")
         self.max_components = int(max_components)
         self.max_nbeams = float(max_nbeams)
         self.limits = FitLimits(
@@ -165,6 +173,8 @@ class GaussianFitter:
         self.resolved_nsigma = float(resolved_nsigma)
         self.fewer_zthr = float(fewer_zthr)
         self.free_bkg, self.bkg_limits = bool(free_bkg), bool(bkg_limits)
+        self.prefit = None if prefit is None else frozenset(prefit)
+        self.max_iter = int(max_iter)
         #: Model offsets (Jy/beam over the background map) of the last fits, fitted (``free_bkg``) or given
         #: (``offsets``), by island index; empty when neither.
         self.fitted_offset: dict[int, float] = {}
@@ -263,9 +273,7 @@ class GaussianFitter:
         def fit_chunk(chunk: npt.NDArray[np.intp]) -> None:
             group = [islands[i] for i in chunk]
             sts = [starts[i] for i in chunk]
-            p0 = np.stack([s.p0 for s in sts])
-            out = solve(group, p0, np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts]))
-            out = retry(out, sts, group, self.nretries, self.limits.step)
+            out = self._solve(group, sts)
             outcomes = [take(out, j) for j in range(len(chunk))]
             ncomp = sts[0].p0.size // NPAR
             failed = np.flatnonzero(self._faint(out, group))
@@ -293,6 +301,15 @@ class GaussianFitter:
         self.fitted_offset = {i: float(o.params[0, -1] + shift[i]) for o, i in done}
         return [(_without_offset(o), i) for o, i in done]
 
+    def _solve(self, islands: list[IslandPixels], starts: list[Start], pre: bool = True) -> FitOutcome:
+        """caesar's fit of a batch of equal component counts: the pre-fit (if on and ``pre``), the fit, its
+        retries."""
+        if pre and self.prefit is not None:
+            starts = prefit(islands, starts, self.prefit, self.limits, self.max_iter)
+        p0, lo, hi = (np.stack([getattr(s, k) for s in starts]) for k in ("p0", "lo", "hi"))
+        out = solve(islands, p0, lo, hi, self.max_iter)
+        return retry(out, starts, islands, self.nretries, self.limits.step, self.max_iter)
+
     def _faint(self, out: FitOutcome, islands: list[IslandPixels]) -> npt.NDArray[np.bool_]:
         """Fits whose faintest component's fitted peak is below ``fewer_zthr`` × the island's mean rms."""
         amps = out.params[:, amplitude_columns(out.params.shape[1])].min(axis=1)
@@ -306,11 +323,7 @@ class GaussianFitter:
         """Fit again with one component fewer (the faintest seed dropped), down to one: caesar's last resort
         for a fit on a bound, and ours for a component below ``fewer_zthr``; None where no fit ends clean
         (converged, off the bounds, every component at ``fewer_zthr`` or one component left)."""
-        sts = self._with_offset(self.starts(islands, beam, max_components=ncomp), islands)
-        out = solve(
-            islands, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
-        )
-        out = retry(out, sts, islands, self.nretries, self.limits.step)
+        out = self._solve(islands, self._with_offset(self.starts(islands, beam, max_components=ncomp), islands))
         found: list[FitOutcome | None] = [None] * len(islands)
         still = []
         faint = self._faint(out, islands) & (ncomp > 1)
@@ -364,10 +377,7 @@ class GaussianFitter:
                 p0 = np.where(shape, fixed, done[j][0].params[0])
                 sts.append(Start(p0, np.where(shape, fixed, starts[i].lo), np.where(shape, fixed, starts[i].hi)))
             group = [islands[i] for i in idx]
-            out = solve(
-                group, np.stack([s.p0 for s in sts]), np.stack([s.lo for s in sts]), np.stack([s.hi for s in sts])
-            )
-            out = retry(out, sts, group, self.nretries, self.limits.step)
+            out = self._solve(group, sts, pre=False)
             for k, j in enumerate(chunk):
                 done[j] = (take(out, k), done[j][1])
 

@@ -64,6 +64,26 @@ class FitOptionParams(BaseModel):
         description="The fit's background is the estimated one (fit-estimatedbkg): always so here, as the fitted "
         "pixels have the background map subtracted.",
     )
+    fit_prefit: bool = Field(
+        False,
+        description="Pre-fit as caesar always does (shapes first, amplitude and centre held; then the full fit with "
+        "bounds around the pre-fit values). Off by default here: one fit, bounds around the start values; any "
+        "prefit-* option turns it on.",
+    )
+    prefit_freeampl: bool = Field(False, description="Amplitudes free in the pre-fit (prefit-freeampl).")
+    prefit_freepos: bool = Field(False, description="Centres free in the pre-fit (prefit-freepos).")
+    prefit_fixsigma: bool = Field(
+        False, description="Sigmas held at their start values in the pre-fit (prefit-fixsigma)."
+    )
+    prefit_fixtheta: bool = Field(
+        False, description="Angles held at their start values in the pre-fit (prefit-fixtheta)."
+    )
+    fit_maxniters: int = Field(
+        300,
+        ge=1,
+        description="Levenberg-Marquardt iterations per fit (fit-maxniters; caesar's 10000 counts Minuit's function "
+        "calls).",
+    )
 
     def fit_bounds(self) -> dict[str, Any]:
         """Keyword arguments of :class:`science.extract.fitting.GaussianFitter` for these switches."""
@@ -80,7 +100,19 @@ class FitOptionParams(BaseModel):
             "bound_step": self.fit_parboundincreasestep,
             "free_bkg": self.fit_freebkg,
             "bkg_limits": not self.fit_nobkglimits,
+            "prefit": self.prefit_hold(),
+            "max_iter": self.fit_maxniters,
         }
+
+    def prefit_hold(self) -> frozenset[str] | None:
+        """The parameter groups the pre-fit holds at their start values; None: no pre-fit (neither
+        ``fit_prefit`` nor any ``prefit_*`` option)."""
+        flags = (self.prefit_freeampl, self.prefit_freepos, self.prefit_fixsigma, self.prefit_fixtheta)
+        if not (self.fit_prefit or any(flags)):
+            return None
+        hold = {"ampl": not self.prefit_freeampl, "pos": not self.prefit_freepos}
+        hold |= {"sigma": self.prefit_fixsigma, "theta": self.prefit_fixtheta}
+        return frozenset(group for group, on in hold.items() if on)
 
 
 class SelectionParams(BaseModel):

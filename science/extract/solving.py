@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns, fit_one, fit_ragged
 from science.extract.islands import IslandPixels
+from science.extract.starts import FitLimits
 
-__all__ = ["Start", "retry", "solve", "take"]
+__all__ = ["MAX_ITER", "Start", "prefit", "retry", "solve", "take"]
 
 F64 = npt.NDArray[np.float64]
+
+#: Levenberg–Marquardt iterations of a batched fit (``fit-maxniters``).
+MAX_ITER = 300
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,14 +34,15 @@ def take(out: FitOutcome, j: int) -> FitOutcome:
     return FitOutcome(out.params[s], out.cov[s], out.chi2[s], out.converged[s], out.at_bound[s], out.cov_ok[s])
 
 
-def solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
-    """Ragged batched LM for all islands; least_squares again for those the batch did not converge."""
+def solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64, max_iter: int = MAX_ITER) -> FitOutcome:
+    """Ragged batched LM (at most ``max_iter`` iterations) for all islands; least_squares again for those the
+    batch did not converge."""
     sizes = np.fromiter((len(isl.x) for isl in islands), np.int64, len(islands))
     x = np.concatenate([isl.x for isl in islands])
     y = np.concatenate([isl.y for isl in islands])
     v = np.concatenate([isl.value for isl in islands])
     sigma = np.array([float(isl.rms.mean()) for isl in islands])
-    out = fit_ragged(p0, lo, hi, x, y, v, sizes, sigma)
+    out = fit_ragged(p0, lo, hi, x, y, v, sizes, sigma, max_iter=max_iter)
     for j in np.flatnonzero(~out.converged):
         isl = islands[j]
         one = fit_one(p0[j], lo[j], hi[j], isl.x, isl.y, isl.value, float(sigma[j]))
@@ -48,7 +53,12 @@ def solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64) -> FitOutcome:
 
 
 def retry(
-    outcome: FitOutcome, starts: list[Start], islands: list[IslandPixels], nretries: int, step: float = 0.1
+    outcome: FitOutcome,
+    starts: list[Start],
+    islands: list[IslandPixels],
+    nretries: int,
+    step: float = 0.1,
+    max_iter: int = MAX_ITER,
 ) -> FitOutcome:
     """Refit islands ending on a bound with bounds widened by ``(1+n)·step·0.5·|max−min|`` (caesar
     ``fit-parboundincreasestep``, 0.1), up to ``nretries`` times, while widening still frees fits (a batch of
@@ -70,7 +80,36 @@ def retry(
         lo[todo, amp_cols] = np.maximum(lo[todo, amp_cols], 0.0)
         for sig in (3, 4):
             lo[todo, sig::NPAR] = np.maximum(lo[todo, sig::NPAR], 0.3)
-        sub = solve([islands[i] for i in todo], params[todo], lo[todo], hi[todo])
+        sub = solve([islands[i] for i in todo], params[todo], lo[todo], hi[todo], max_iter)
         params[todo], cov[todo], chi2[todo] = sub.params, sub.cov, sub.chi2
         conv[todo], atb[todo], cok[todo] = sub.converged, sub.at_bound, sub.cov_ok
     return FitOutcome(params, cov, chi2, conv, atb, cok)
+
+
+def prefit(
+    islands: list[IslandPixels], starts: list[Start], hold: frozenset[str], limits: FitLimits, max_iter: int = MAX_ITER
+) -> list[Start]:
+    """caesar's pre-fit of a batch (equal parameter counts): one fit with the groups in ``hold`` at their start
+    values (caesar holds ``ampl`` and ``pos`` unless ``prefit-freeampl`` / ``prefit-freepos``, and ``sigma`` /
+    ``theta`` with ``prefit-fixsigma`` / ``prefit-fixtheta``) and the others within the start's bounds, σ and θ
+    free whatever ``fit-fixsigma`` / ``fit-fixtheta`` say; returns the starts of the full fit: the pre-fitted
+    values (the start's where the pre-fit left no finite values) with ``limits``' bounds around them, where
+    ``fit-fixsigma`` / ``fit-fixtheta`` hold the pre-fitted σ / θ, and a fitted offset's bounds (if it has
+    any) the pre-fitted offset ± the island's mean rms, as caesar's SourceFitter releases its parameters."""
+    p0 = np.stack([s.p0 for s in starts])
+    n_comp = p0.shape[1] // NPAR
+    comps = p0[:, : n_comp * NPAR].reshape(-1, NPAR)
+    lo, hi = np.stack([s.lo for s in starts]), np.stack([s.hi for s in starts])
+    held_lo, held_hi = replace(limits, fix_sigma=False, fix_theta=False).bounds(comps, hold)
+    lo[:, : n_comp * NPAR], hi[:, : n_comp * NPAR] = (b.reshape(len(starts), -1) for b in (held_lo, held_hi))
+    out = solve(islands, p0, lo, hi, max_iter)
+    done = np.where(np.isfinite(out.params).all(axis=1, keepdims=True), out.params, p0)
+    new_lo, new_hi = (b.reshape(len(starts), -1) for b in limits.bounds(done[:, : n_comp * NPAR].reshape(-1, NPAR)))
+    result = []
+    for j, (start, isl) in enumerate(zip(starts, islands, strict=True)):
+        a, b = new_lo[j], new_hi[j]
+        if start.p0.size > n_comp * NPAR:  # the fitted offset
+            rms = float(isl.rms.mean()) if np.isfinite(start.lo[-1]) else np.inf
+            a, b = np.append(a, done[j, -1] - rms), np.append(b, done[j, -1] + rms)
+        result.append(Start(done[j], a, b))
+    return result

@@ -219,8 +219,9 @@ class FitLimits:
     #: Step of the bound widening of each retry (``fit-parboundincreasestep``).
     step: float = 0.1
 
-    def bounds(self, comp: F64) -> tuple[F64, F64]:
-        """``(lo, hi)`` of components ``(n, 6)`` of start values, same shape."""
+    def bounds(self, comp: F64, hold: frozenset[str] = frozenset()) -> tuple[F64, F64]:
+        """``(lo, hi)`` of components ``(n, 6)`` of start values, same shape; the groups in ``hold`` held at
+        their start values (caesar's pre-fit, :func:`science.extract.solving.prefit`)."""
         spread = np.column_stack(
             [
                 comp[:, 0] * self.ampl,
@@ -240,6 +241,9 @@ class FitLimits:
             lo[:, 3:5] = hi[:, 3:5] = comp[:, 3:5]
         if self.fix_theta:
             lo[:, 5] = hi[:, 5] = comp[:, 5]
+        for group in hold:
+            cols = _GROUPS[group]
+            lo[:, cols] = hi[:, cols] = comp[:, cols]
         return lo, hi
 
 
