@@ -1,12 +1,10 @@
 """Deblending and 2-D Gaussian fitting of island components (caesar ``SourceFitter``, §7).
 
 Each island given (:mod:`science.extract.sourcefit` chooses which, and may give start values) is deblended
-into up to
-``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that is the
-maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
+into up to ``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that
+is the maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
 ``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr`` and ≥ ``fewer_zthr``, the seed
-threshold; :mod:`science.extract.starts`), brightest first. The
-background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0, the
+threshold; :mod:`science.extract.starts`), brightest first. The background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0, the
 estimated background: caesar ``fit-estimatedbkg``; with ``free_bkg`` a constant offset is fitted too, start 0,
 bounds ``[min(vmin, −σ̄), min(vmax, σ̄)]`` as caesar's ``fit-freebkg`` around its estimated background,
 none with ``fit-nobkglimits``; components are returned without it, the offsets in ``fitted_offset``; an
@@ -15,7 +13,8 @@ island's given offset — :mod:`science.extract.sourcefit` turns caesar's ``fit-
 χ² in units of the mean island rms, with caesar's relative bounds: amplitude ±``ampl_limit``, centre
 ±``pos_limit`` px, σ ±``sigma_limit``, θ ±``theta_limit`` (or none, or σ/θ fixed:
 :class:`science.extract.starts.FitLimits`); a fit that ends on a bound is retried up to ``nretries`` times
-with the bounds widened by ``(1+n)·bound_step·0.5·|max − min|``. caesar always pre-fits (amplitude and centre
+with the bounds it ended on widened by ``(1+n)·bound_step·0.5·|max − min|``, then once without them, as
+caesar (:func:`science.extract.solving.retry`). caesar always pre-fits (amplitude and centre
 held) and fits with bounds around the pre-fit values; here that pre-fit runs when asked for (``prefit``:
 :func:`science.extract.solving.prefit`), otherwise one fit with bounds around the start values stands in.
 

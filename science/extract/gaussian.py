@@ -6,7 +6,8 @@ counter-clockwise). A parameter vector of ``6k + 1`` values ends with a constant
 components (caesar's fitted background, ``fit-freebkg``). Two solvers share the model:
 
 * :func:`fit_ragged` — a vectorised Levenberg–Marquardt over many islands at once (same number of
-  components each, pixels concatenated), with box bounds by projection. It does the bulk of a survey
+  components each, pixels concatenated), with box bounds by projection (parameters on a bound that the
+  descent direction pushes out of it are held for that step). It does the bulk of a survey
   image (isolated single-component islands) in a few numpy operations per iteration.
 * :func:`fit_one` — :func:`scipy.optimize.least_squares` (trust-region reflective, bounds, analytic
   Jacobian) for one island, used for deblended islands and for batch fits that did not converge.
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["NPAR", "FitOutcome", "amplitude_columns", "fit_one", "fit_ragged", "gaussian_jacobian", "gaussian_model"]
+__all__ += ["params_at_bound"]
 
 #: Parameters per component.
 NPAR = 6
@@ -134,16 +136,18 @@ def gaussian_jacobian(params: F64, x: F64, y: F64) -> F64:
     return _model_and_jacobian(params, x, y)[1]
 
 
-def _at_bound(params: F64, lo: F64, hi: F64, free: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.bool_]:
-    """Fits with a parameter on a finite bound (an unbounded side, ±inf, is never reached)."""
+def params_at_bound(params: F64, lo: F64, hi: F64) -> npt.NDArray[np.bool_]:
+    """Free parameters (``lo < hi``) on a finite bound, same shape (an unbounded side, ±inf, is never reached)."""
     span = hi - lo
     tol = 1e-6 * np.maximum(np.where(np.isfinite(span), span, np.abs(params)), 1e-12)
     low = np.isfinite(lo) & (params - lo <= tol)
     high = np.isfinite(hi) & (hi - params <= tol)
-    hit = np.asarray(low | high, dtype=bool)
-    if free is not None:
-        hit = hit & free
-    result: npt.NDArray[np.bool_] = np.asarray(hit.any(axis=-1), dtype=bool)
+    return np.asarray((low | high) & (hi > lo), dtype=bool)
+
+
+def _at_bound(params: F64, lo: F64, hi: F64) -> npt.NDArray[np.bool_]:
+    """Fits with a free parameter on a finite bound."""
+    result: npt.NDArray[np.bool_] = np.asarray(params_at_bound(params, lo, hi).any(axis=-1), dtype=bool)
     return result
 
 
@@ -311,8 +315,10 @@ def fit_ragged(
         pa = p[idx]
         model, jac = _model_and_jacobian(p[ow], xa[:, None], ya[:, None])
         jtj, jtr = layout.normal_equations(jac[:, 0, :], da - model[:, 0])
-        fa = fixed[idx]
-        if fa.any():  # fixed parameters: no gradient, no curvature (their step is 0)
+        # fixed parameters, and those on a bound that the descent direction pushes out of it (the active set of
+        # a projected LM: fits pinned at a bound converge in a few steps, not dozens of clipped ones)
+        fa = fixed[idx] | ((pa <= lo[idx]) & (jtr < 0)) | ((pa >= hi[idx]) & (jtr > 0))
+        if fa.any():  # no gradient, no curvature (their step is 0)
             jtj[fa[:, :, None] | fa[:, None, :]] = 0.0
             jtr[fa] = 0.0
         damp = jtj + lam[idx, None, None] * (jtj * eye + 1e-12 * eye)
@@ -337,7 +343,7 @@ def fit_ragged(
     jtj, _ = _Layout(sizes).normal_equations(jac[:, 0, :], np.zeros(x.size))
     free = ~fixed
     cov, cov_ok = _covariance(jtj, sigma, free)
-    return FitOutcome(p, cov, chi2, converged, _at_bound(p, lo, hi, free), cov_ok)
+    return FitOutcome(p, cov, chi2, converged, _at_bound(p, lo, hi), cov_ok)
 
 
 def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) -> FitOutcome:
@@ -388,6 +394,6 @@ def fit_one(p0: F64, lo: F64, hi: F64, x: F64, y: F64, data: F64, sigma: float) 
         cov,
         np.array([2.0 * res.cost]),
         np.array([res.status > 0]),
-        _at_bound(best[None], lo[None], hi[None], free[None]),
+        _at_bound(best[None], lo[None], hi[None]),
         cov_ok,
     )

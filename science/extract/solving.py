@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns, fit_one, fit_ragged
+from science.extract.gaussian import NPAR, FitOutcome, amplitude_columns, fit_one, fit_ragged, params_at_bound
 from science.extract.islands import IslandPixels
-from science.extract.starts import FitLimits
+from science.extract.starts import SIGMA_FLOOR, FitLimits
 
-__all__ = ["MAX_ITER", "Start", "prefit", "retry", "solve", "take"]
+__all__ = ["MAX_ITER", "Start", "prefit", "retry", "solve", "take", "widen"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -52,6 +52,25 @@ def solve(islands: list[IslandPixels], p0: F64, lo: F64, hi: F64, max_iter: int 
     return out
 
 
+def widen(params: F64, lo: F64, hi: F64, n: int | None, step: float = 0.1) -> tuple[F64, F64]:
+    """caesar's new bounds for retry ``n`` of fits ``(G, P)``: the free parameters on a bound get theirs
+    widened by ``(1+n)·step·0.5·|max−min|`` (amplitudes kept ≥ 0, σ ≥ 0.3 px), or dropped for the last try
+    (``n`` None; amplitudes kept ≥ 0, σ ≥ :data:`SIGMA_FLOOR`); the other parameters keep theirs."""
+    hit = params_at_bound(params, lo, hi)
+    if n is not None:
+        grow = np.where(hit, (1 + n) * step * 0.5 * np.abs(hi - lo), 0.0)
+        new_lo, new_hi, floor = lo - grow, hi + grow, 0.3
+    else:
+        new_lo, new_hi, floor = np.full(lo.shape, -np.inf), np.full(hi.shape, np.inf), SIGMA_FLOOR
+    amp = amplitude_columns(lo.shape[-1])
+    new_lo[..., amp] = np.maximum(new_lo[..., amp], 0.0)
+    for sig in (3, 4):
+        new_lo[..., sig : lo.shape[-1] - lo.shape[-1] % NPAR : NPAR] = np.maximum(
+            new_lo[..., sig : lo.shape[-1] - lo.shape[-1] % NPAR : NPAR], floor
+        )
+    return np.where(hit, new_lo, lo), np.where(hit, new_hi, hi)
+
+
 def retry(
     outcome: FitOutcome,
     starts: list[Start],
@@ -60,26 +79,19 @@ def retry(
     step: float = 0.1,
     max_iter: int = MAX_ITER,
 ) -> FitOutcome:
-    """Refit islands ending on a bound with bounds widened by ``(1+n)·step·0.5·|max−min|`` (caesar
-    ``fit-parboundincreasestep``, 0.1), up to ``nretries`` times, while widening still frees fits (a batch of
-    equal component counts)."""
+    """caesar's retries of the fits that end on a bound (a batch of equal component counts): up to ``nretries``
+    fits with the bounds on which they ended widened (:func:`widen`), then, for those still on a bound, one
+    last fit without those bounds, as caesar's SourceFitter does; none with ``nretries`` 0
+    (``fit-noimproveconvergence``)."""
     params, cov, chi2 = outcome.params.copy(), outcome.cov.copy(), outcome.chi2.copy()
     conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
     lo = np.stack([s.lo for s in starts])
     hi = np.stack([s.hi for s in starts])
-    previous = atb.size + 1
-    for n in range(nretries):
+    for n in range(nretries + 1 if nretries else 0):
         todo = np.flatnonzero(atb)
-        if todo.size == 0 or todo.size >= previous:
-            break  # nothing on a bound, or widening no longer frees any fit
-        previous = todo.size
-        widen = (1 + n) * step * 0.5 * np.abs(hi[todo] - lo[todo])
-        lo[todo] -= widen
-        hi[todo] += widen
-        amp_cols = amplitude_columns(lo.shape[1])
-        lo[todo, amp_cols] = np.maximum(lo[todo, amp_cols], 0.0)
-        for sig in (3, 4):
-            lo[todo, sig::NPAR] = np.maximum(lo[todo, sig::NPAR], 0.3)
+        if todo.size == 0:
+            break
+        lo[todo], hi[todo] = widen(params[todo], lo[todo], hi[todo], n if n < nretries else None, step)
         sub = solve([islands[i] for i in todo], params[todo], lo[todo], hi[todo], max_iter)
         params[todo], cov[todo], chi2[todo] = sub.params, sub.cov, sub.chi2
         conv[todo], atb[todo], cok[todo] = sub.converged, sub.at_bound, sub.cov_ok

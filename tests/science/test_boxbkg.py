@@ -48,13 +48,14 @@ def test_the_fit_takes_the_boxs_level_where_the_maps_miss_a_local_pedestal() -> 
     image.data[max(y - 25, 0) : y + 26, max(x - 25, 0) : x + 26] += np.float32(3e-4)  # 3σ, far below a 20-beam box
     options = {"fitsources": True, "no-extendedsearch": True, "fit-fixunresolved": False}
 
-    def amplitude(**extra: object) -> float:
+    def flux(**extra: object) -> float:
         table = SourceExtractor(ExtractionParams.parse({**options, **extra})).extract(image)
         comps = [c for row in table["components"] for c in row]
         nearest = min(comps, key=lambda c: (c["x"] - bright["x"]) ** 2 + (c["y"] - bright["y"]) ** 2)
-        return float(nearest["Speak(Jy/beam)"])
+        return float(nearest["S(Jy)"])
 
-    true_peak = float(bright["peak_jy"])
-    by_map, by_box = amplitude(), amplitude(**{"fit-usebkgboxestimate": True, "sourcebkgboxborder": 10})
-    assert abs(by_box - true_peak) < abs(by_map - true_peak) - 1e-4  # the pedestal is taken off
+    true_flux = float(bright["flux_jy"])
+    by_map, by_box = flux(), flux(**{"fit-usebkgboxestimate": True, "sourcebkgboxborder": 10})
+    # the pedestal widens the map-based fit (+46 % here); the box's level takes it off (+7 %)
+    assert abs(by_box - true_flux) < 0.5 * abs(by_map - true_flux)
     assert ExtractionParams.parse({"fit-usebkgboxestimate": True}).fit_usebkgboxestimate

@@ -176,25 +176,30 @@ def _with_bump(amp: float) -> IslandPixels:
 
 
 def test_a_faint_deblended_component_stuck_on_a_bound_is_dropped_as_caesar_does() -> None:
-    """caesar refits with one component fewer when a deblended fit stays on a bound after its retries;
-    here only when the faintest component is below the detection threshold (fewer_zthr σ)."""
-    narrow = _with_bump(0.006)  # a 6 σ pixel, narrower than the beam: its component ends on the σ bound, ~2 σ
+    """caesar refits with one component fewer when a deblended fit stays on a bound; here only when the
+    faintest component is below the detection threshold (fewer_zthr σ). Without retries
+    (fit-noimproveconvergence) a bump narrower than the beam stays on the σ bound, ~2 σ; the retries widen that
+    bound and drop it at the last try, and the bump is fitted as it is."""
+    narrow = _with_bump(0.006)  # a 6 σ pixel, narrower than the beam
     assert len(GaussianFitter().peaks(narrow)) == 2
-    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
+    [(kept, _)] = GaussianFitter(fewer_zthr=0.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
     assert kept.params.shape == (1, 12) and kept.at_bound[0]
     assert kept.params[0][6] < 0.005
-    [(fewer, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
+    [(fewer, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
     assert fewer.params.shape == (1, 6) and fewer.converged[0] and not fewer.at_bound[0]
     np.testing.assert_allclose(fewer.params[0][:3], [1.0, 15.0, 15.0], atol=0.02)
+    [(freed, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
+    assert freed.params.shape == (1, 12) and not freed.at_bound[0]
+    np.testing.assert_allclose(freed.params[0][6:11], [0.006, 25.0, 15.0, 0.6, 0.6], atol=1e-3)
     # a bright secondary (20 σ) keeps its component even on a bound
-    [(bright, _)] = GaussianFitter(fewer_zthr=5.0, fix_unresolved=False).fit_islands([_with_bump(0.02)], BEAM_SIGMA)
-    assert bright.params.shape == (1, 12)
-    # fit-noretry turns the fallback off, as in caesar; fit-noimproveconvergence (no bound widening) does not
-    plain = GaussianFitter(fewer_zthr=5.0, fewer_retry=False, fix_unresolved=False)
+    bright = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands(
+        [_with_bump(0.02)], BEAM_SIGMA
+    )
+    assert bright[0][0].params.shape == (1, 12)
+    # fit-noretry turns the fallback off, as in caesar
+    plain = GaussianFitter(fewer_zthr=5.0, fewer_retry=False, nretries=0, fix_unresolved=False)
     [(noretry, _)] = plain.fit_islands([narrow], BEAM_SIGMA)
-    assert noretry.params.shape == (1, 12)
-    [(once, _)] = GaussianFitter(fewer_zthr=5.0, nretries=0, fix_unresolved=False).fit_islands([narrow], BEAM_SIGMA)
-    assert once.params.shape == (1, 6)
+    assert noretry.params.shape == (1, 12) and noretry.at_bound[0]
     fitter = ExtractionParams.parse({"fit-noretry": True, "fit-noimproveconvergence": True}).gaussian_fitter()
     assert (fitter.fewer_retry, fitter.nretries) == (False, 0)
     fitter = ExtractionParams.parse({"fit-noretry": True}).gaussian_fitter()
