@@ -64,10 +64,8 @@ def widen(params: F64, lo: F64, hi: F64, n: int | None, step: float = 0.1) -> tu
         new_lo, new_hi, floor = np.full(lo.shape, -np.inf), np.full(hi.shape, np.inf), SIGMA_FLOOR
     amp = amplitude_columns(lo.shape[-1])
     new_lo[..., amp] = np.maximum(new_lo[..., amp], 0.0)
-    for sig in (3, 4):
-        new_lo[..., sig : lo.shape[-1] - lo.shape[-1] % NPAR : NPAR] = np.maximum(
-            new_lo[..., sig : lo.shape[-1] - lo.shape[-1] % NPAR : NPAR], floor
-        )
+    for sig in (3, 4):  # (a fitted offset, column 6k, is never one of these)
+        new_lo[..., sig::NPAR] = np.maximum(new_lo[..., sig::NPAR], floor)
     return np.where(hit, new_lo, lo), np.where(hit, new_hi, hi)
 
 
