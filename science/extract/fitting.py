@@ -4,8 +4,9 @@ Each island given (:mod:`science.extract.sourcefit` chooses which, and may give 
 into up to ``max_components`` components seeded by its local maxima (caesar's dilation peaks: a pixel that
 is the maximum of its neighbourhood inside the island for the smallest of ``peak_kernels``, found within
 ``peak_shift_tol`` px by ``peak_multiplicity`` of them, ``Z ≥ peak_zthr`` and ≥ ``fewer_zthr``, the seed
-threshold; :mod:`science.extract.starts`), brightest first. The background-subtracted island pixels are fitted with a sum of elliptical Gaussians (offset fixed at 0, the
-estimated background: caesar ``fit-estimatedbkg``; with ``free_bkg`` a constant offset is fitted too, start 0,
+threshold; :mod:`science.extract.starts`), brightest first. The background-subtracted island pixels are
+fitted with a sum of elliptical Gaussians (offset fixed at 0, the estimated background: caesar
+``fit-estimatedbkg``; with ``free_bkg`` a constant offset is fitted too, start 0,
 bounds ``[min(vmin, −σ̄), min(vmax, σ̄)]`` as caesar's ``fit-freebkg`` around its estimated background,
 none with ``fit-nobkglimits``; components are returned without it, the offsets in ``fitted_offset``; an
 island's given offset — :mod:`science.extract.sourcefit` turns caesar's ``fit-bkg`` and
