@@ -57,8 +57,8 @@ def test_process_image_from_the_ui_form(
     expect(page.get_by_role("textbox", name="output_dir", exact=True)).to_have_value(str(tmp_path / "ui-out"))
     page.get_by_role("button", name="Submit").click()
 
-    # The run the form created, found through the API (the UI's toast says so too, but a toast is transient:
-    # three runs in a row once saw none within 30 s, with the run created all the same)
+    # The run the form created, found through the API: the UI's toast says so too, but a toast is transient (three
+    # runs in a row once saw none within 30 s; whether the run existed then is not known: this now tells)
     run_id = _created_run(stack, deployment_id, run_name)
     toast = page.get_by_role("region", name=re.compile("^Notifications"))
     shown = toast.get_by_text(f"{run_name} scheduled to start now").or_(page.get_by_role("link", name=run_name))
