@@ -85,11 +85,21 @@ def retry(
     conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
     lo = np.stack([s.lo for s in starts])
     hi = np.stack([s.hi for s in starts])
+    held = np.zeros(atb.size, bool)  # on bounds that cannot move (amplitude 0, the σ floor): refits change nothing
     for n in range(nretries + 1 if nretries else 0):
-        todo = np.flatnonzero(atb)
+        todo = np.flatnonzero(atb & ~held)
         if todo.size == 0:
             break
-        lo[todo], hi[todo] = widen(params[todo], lo[todo], hi[todo], n if n < nretries else None, step)
+        p, old_lo, old_hi = params[todo], lo[todo], hi[todo]
+        new_lo, new_hi = widen(p, old_lo, old_hi, n if n < nretries else None, step)
+        # refit only where a bound a parameter ended on has moved (the other side's widening changes no fit)
+        moved = (params_at_bound(p, old_lo, np.full_like(p, np.inf)) & (new_lo < old_lo)).any(axis=1)
+        moved |= (params_at_bound(p, np.full_like(p, -np.inf), old_hi) & (new_hi > old_hi)).any(axis=1)
+        lo[todo], hi[todo] = new_lo, new_hi
+        held[todo[~moved]] = True
+        todo = todo[moved]
+        if todo.size == 0:
+            continue
         sub = solve([islands[i] for i in todo], params[todo], lo[todo], hi[todo], max_iter)
         params[todo], cov[todo], chi2[todo] = sub.params, sub.cov, sub.chi2
         conv[todo], atb[todo], cok[todo] = sub.converged, sub.at_bound, sub.cov_ok

@@ -159,3 +159,22 @@ def test_a_fit_pinned_on_a_bound_converges_to_the_bounded_minimum() -> None:
     reference = fit_one(p0, lo[0], hi[0], isl.x, isl.y, isl.value, 0.01)
     assert batched.converged[0] and batched.at_bound[0] and batched.params[0][0] == pytest.approx(0.65)
     assert float(reference.chi2[0]) * (1 - 1e-9) <= float(batched.chi2[0]) <= float(reference.chi2[0]) * 1.01
+
+
+def test_retries_end_for_a_fit_held_on_a_bound_that_cannot_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A negative bump: its amplitude ends on 0, a bound no widening lowers (amplitudes stay >= 0); caesar-rest
+    allows fit-nretries up to 100000, and such a fit is not refitted again and again."""
+    from science.extract import solving
+
+    negative = np.array([-1.0, 12.0, 12.0, *BEAM_SIGMA])
+    isl = _big_island(np.array([1.0, 12.0, 12.0, *BEAM_SIGMA]), size=25, cut=0.05)
+    isl = IslandPixels(isl.x, isl.y, gaussian_model(negative, isl.x, isl.y), isl.rms, isl.z)
+    p0 = np.array([0.5, 12.0, 12.0, *BEAM_SIGMA])
+    lo, hi = FitLimits().bounds(p0[None])
+    first = solving.solve([isl], p0[None], lo, hi)
+    calls = []
+    real_solve = solving.solve
+    monkeypatch.setattr(solving, "solve", lambda *a: calls.append(1) or real_solve(*a))
+    out = solving.retry(first, [solving.Start(p0, lo[0], hi[0])], [isl], 100_000)
+    assert out.at_bound[0] and out.params[0][0] == 0.0
+    assert len(calls) <= 6  # five widenings bring its lower bound to 0; then no more refits (not 100000)
