@@ -172,9 +172,14 @@ def test_retries_end_for_a_fit_held_on_a_bound_that_cannot_move(monkeypatch: pyt
     p0 = np.array([0.5, 12.0, 12.0, *BEAM_SIGMA])
     lo, hi = FitLimits().bounds(p0[None])
     first = solving.solve([isl], p0[None], lo, hi)
-    calls = []
+    calls: list[int] = []
     real_solve = solving.solve
-    monkeypatch.setattr(solving, "solve", lambda *a: calls.append(1) or real_solve(*a))
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return real_solve(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solving, "solve", counted)
     out = solving.retry(first, [solving.Start(p0, lo[0], hi[0])], [isl], 100_000)
     assert out.at_bound[0] and out.params[0][0] == 0.0
     assert len(calls) <= 6  # five widenings bring its lower bound to 0; then no more refits (not 100000)
