@@ -85,13 +85,16 @@ def retry(
     conv, atb, cok = outcome.converged.copy(), outcome.at_bound.copy(), outcome.cov_ok.copy()
     lo = np.stack([s.lo for s in starts])
     hi = np.stack([s.hi for s in starts])
-    held = np.zeros(atb.size, bool)  # on bounds that cannot move (amplitude 0, the σ floor): refits change nothing
-    for n in range(nretries + 1 if nretries else 0):
-        todo = np.flatnonzero(atb & ~held)
+    held = np.zeros(atb.size, bool)  # on bounds widening cannot move (amplitude 0, the σ floor): refits change nothing
+    n = 0 if nretries else 1
+    while n <= nretries and atb.any():
+        last = n == nretries
+        todo = np.flatnonzero(atb if last else atb & ~held)  # (the last try lowers the σ floor to SIGMA_FLOOR)
+        n = nretries if todo.size == 0 else n + 1  # (only held fits left: straight to the last try)
         if todo.size == 0:
-            break
+            continue
         p, old_lo, old_hi = params[todo], lo[todo], hi[todo]
-        new_lo, new_hi = widen(p, old_lo, old_hi, n if n < nretries else None, step)
+        new_lo, new_hi = widen(p, old_lo, old_hi, None if last else n - 1, step)
         # refit only where a bound a parameter ended on has moved (the other side's widening changes no fit)
         moved = (params_at_bound(p, old_lo, np.full_like(p, np.inf)) & (new_lo < old_lo)).any(axis=1)
         moved |= (params_at_bound(p, np.full_like(p, -np.inf), old_hi) & (new_hi > old_hi)).any(axis=1)

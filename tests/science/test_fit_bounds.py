@@ -183,3 +183,19 @@ def test_retries_end_for_a_fit_held_on_a_bound_that_cannot_move(monkeypatch: pyt
     out = solving.retry(first, [solving.Start(p0, lo[0], hi[0])], [isl], 100_000)
     assert out.at_bound[0] and out.params[0][0] == 0.0
     assert len(calls) <= 6  # five widenings bring its lower bound to 0; then no more refits (not 100000)
+
+
+def test_a_fit_held_on_the_retry_sigma_floor_still_gets_the_last_try() -> None:
+    """Retries keep σ ≥ 0.3 px; a source narrower than that is held there until caesar's last try, which
+    drops the bound (σ ≥ 0.01 px) and finds it."""
+    from science.extract.solving import Start, retry, solve
+
+    truth = np.array([1.0, 12.0, 12.0, 0.25, 1.2, 0.0])
+    isl = gaussian_island(truth, 25, 0.0)
+    p0 = np.array([1.0, 12.0, 12.0, 1.0, 1.2, 0.0])
+    lo, hi = FitLimits().bounds(p0[None])
+    first = solve([isl], p0[None], lo, hi)
+    assert first.at_bound[0] and first.params[0][3] == pytest.approx(0.7)
+    out = retry(first, [Start(p0, lo[0], hi[0])], [isl], 10)
+    assert not out.at_bound[0]
+    np.testing.assert_allclose(out.params[0][3:5], [0.25, 1.2], atol=1e-3)
