@@ -16,7 +16,7 @@ from science.extract.solving import Start, prefit
 from science.extract.starts import FitLimits
 from tests.science.conftest import BEAM_SIGMA, gaussian_island
 
-#: An elongated source; its moment start is rounder than it (the island is cut at 3 % of the peak).
+#: An elongated source, its island cut at 3 % of the peak.
 TRUTH = np.array([0.5, 15.2, 14.7, 3.0, 2.0, 0.3])
 
 
