@@ -90,11 +90,12 @@ def retry(
     while n <= nretries and atb.any():
         last = n == nretries
         todo = np.flatnonzero(atb if last else atb & ~held)  # (the last try lowers the σ floor to SIGMA_FLOOR)
-        n = nretries if todo.size == 0 else n + 1  # (only held fits left: straight to the last try)
-        if todo.size == 0:
+        if todo.size == 0:  # only held fits left: straight to the last try
+            n = nretries
             continue
         p, old_lo, old_hi = params[todo], lo[todo], hi[todo]
-        new_lo, new_hi = widen(p, old_lo, old_hi, None if last else n - 1, step)
+        new_lo, new_hi = widen(p, old_lo, old_hi, None if last else n, step)
+        n += 1
         # refit only where a bound a parameter ended on has moved (the other side's widening changes no fit)
         moved = (params_at_bound(p, old_lo, np.full_like(p, np.inf)) & (new_lo < old_lo)).any(axis=1)
         moved |= (params_at_bound(p, np.full_like(p, -np.inf), old_hi) & (new_hi > old_hi)).any(axis=1)
