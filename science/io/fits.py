@@ -3,6 +3,8 @@
 Accepted images: 2-D, or 3-D/4-D whose extra (spectral, Stokes) axes all have length 1; the first two
 FITS axes must be celestial; ``BUNIT`` must be Jy/beam; the beam comes from ``BMAJ``/``BMIN``/``BPA``
 (degrees) or from the caller. Blank pixels (NaN, ±Inf and, as in caesar, exact zeros) become NaN.
+Integer images are read raw through the memory map and scaled here (``BZERO + BSCALE × value``, pixels equal
+to ``BLANK`` blank): astropy refuses to memory-map a scaled image that has ``BLANK``.
 Every failure is an :class:`~science.errors.InvalidImageError` naming the file.
 
 A *region* ``(y0, y1, x0, x1)`` (half-open, 0-based; a stop of 0 runs to the plane's end) makes the reader
@@ -83,7 +85,7 @@ def _open(path: str | Path) -> Iterator[fits.HDUList]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hdul = fits.open(p, memmap=True, mode="readonly", lazy_load_hdus=False)
+            hdul = fits.open(p, memmap=True, mode="readonly", lazy_load_hdus=False, do_not_scale_image_data=True)
     except (OSError, ValueError, TypeError, KeyError, IndexError, fits.VerifyError) as exc:
         raise InvalidImageError(f"{p.name} is not a readable FITS file: {exc}", path=str(p)) from exc
     try:
@@ -211,9 +213,21 @@ def _read_plane(hdul: fits.HDUList, info: ImageInfo, rows: slice, cols: slice) -
     (oy, ox), (ny, nx) = info.offset, info.shape
     rows = slice(oy + (rows.start or 0), oy + (ny if rows.stop is None else rows.stop))
     cols = slice(ox + (cols.start or 0), ox + (nx if cols.stop is None else cols.stop))
-    section = np.array(raw[(*lead, rows, cols)], dtype=np.float32)
+    section = _scaled(raw[(*lead, rows, cols)], hdul[info.hdu_index].header)
     section[~np.isfinite(section) | (section == 0.0)] = np.nan
     return section
+
+
+def _scaled(raw: npt.NDArray[np.generic], header: fits.Header) -> npt.NDArray[np.float32]:
+    """Physical float32 values of raw (unscaled) FITS pixels: ``BZERO + BSCALE × raw``, ``BLANK`` → NaN (integers)."""
+    scale, zero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
+    if scale == 1.0 and zero == 0.0 and raw.dtype.kind == "f":
+        return np.array(raw, dtype=np.float32)
+    values = np.asarray(raw, dtype=np.float64) * scale + zero
+    blank = header.get("BLANK")
+    if blank is not None and raw.dtype.kind in "iu":
+        values[np.asarray(raw) == int(blank)] = np.nan
+    return values.astype(np.float32)
 
 
 def load_image_info(

@@ -169,3 +169,36 @@ def test_missing_bunit_is_rejected(tmp_path: Path) -> None:
 def test_bunit_is_case_insensitive(tmp_path: Path) -> None:
     path = _write(tmp_path / "case.fits", np.ones((10, 10), np.float32), fits_header((10, 10), bunit="JY/BEAM "))
     assert load_image(path).unit == "Jy/beam"
+
+
+def test_scaled_integer_image_with_blank_pixels_loads_blanks_as_nan(tmp_path: Path) -> None:
+    # An int32 image with BSCALE/BZERO and BLANK (radio archives write them): astropy will not memory-map it
+    # scaled, so the reader scales the raw pixels itself, whole or by section.
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-5000, 5000, size=(30, 40), dtype=np.int32)
+    raw[raw == 0] = 1
+    raw[3, 4] = raw[10, 20] = -99999
+    hdu = fits.PrimaryHDU(raw, fits_header((30, 40)))
+    hdu.header["BSCALE"], hdu.header["BZERO"], hdu.header["BLANK"] = 1e-6, 2e-3, -99999  # set after: kept raw
+    path = tmp_path / "int.fits"
+    hdu.writeto(path)
+    with fits.open(path, do_not_scale_image_data=True) as check:
+        assert check[0].data[3, 4] == -99999 and check[0].header["BSCALE"] == 1e-6  # the file is what is meant
+    expected = (raw * 1e-6 + 2e-3).astype(np.float32)
+    image = load_image(path)
+    assert np.isnan(image.data[3, 4]) and np.isnan(image.data[10, 20])
+    assert np.isfinite(image.data).sum() == 30 * 40 - 2
+    keep = raw != -99999
+    np.testing.assert_allclose(image.data[keep], expected[keep], rtol=1e-6)
+    _, section = load_section(path, 2, 12, 3, 25)
+    np.testing.assert_array_equal(section, image.data[2:12, 3:25])
+
+
+def test_unsigned_16_bit_image_is_read_through_its_offset(tmp_path: Path) -> None:
+    # uint16 is stored as int16 with BZERO = 32768.
+    values = np.arange(1, 601, dtype=np.uint16).reshape(20, 30) * np.uint16(100)
+    path = tmp_path / "u16.fits"
+    fits.PrimaryHDU(values, fits_header((20, 30))).writeto(path)
+    with fits.open(path, do_not_scale_image_data=True) as check:
+        assert check[0].header["BZERO"] == 32768 and check[0].data.dtype.kind == "i"
+    np.testing.assert_array_equal(load_image(path).data, values.astype(np.float32))
