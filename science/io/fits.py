@@ -135,10 +135,20 @@ def _celestial_wcs(header: fits.Header, name: str) -> WCS:
     return full.celestial
 
 
+def _number(header: fits.Header, key: str, name: str, default: float | None = None) -> float:
+    """A header keyword's value as a float; InvalidImageError naming the keyword if it is not a number."""
+    value = header.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidImageError(f"{name} has {key}={value!r}, which is not a number") from None
+
+
 def _beam(header: fits.Header, name: str, beam: Beam | None) -> Beam:
     if "BMAJ" in header and "BMIN" in header:
-        bmaj, bmin = round(float(header["BMAJ"]) * 3600.0, 9), round(float(header["BMIN"]) * 3600.0, 9)
-        bpa = float(header.get("BPA", 0.0))
+        bmaj = round(_number(header, "BMAJ", name) * 3600.0, 9)
+        bmin = round(_number(header, "BMIN", name) * 3600.0, 9)
+        bpa = _number(header, "BPA", name, 0.0)
         if bmin > bmaj:
             bmaj, bmin = bmin, bmaj
         try:
@@ -151,7 +161,16 @@ def _beam(header: fits.Header, name: str, beam: Beam | None) -> Beam:
     raise InvalidImageError(f"{name} has no beam (BMAJ/BMIN missing); pass beam=...")
 
 
-def _frequency_hz(header: fits.Header) -> float | None:
+def _frequency_hz(header: fits.Header, name: str) -> float | None:
+    """The image's frequency from its FREQ axis or RESTFRQ; None (logged) where they are missing or not numbers."""
+    try:
+        return _frequency_or_none(header)
+    except (TypeError, ValueError) as exc:
+        logger.warning("%s: frequency keywords are not numbers (%s); frequency unknown", name, exc)
+        return None
+
+
+def _frequency_or_none(header: fits.Header) -> float | None:
     for i in range(1, int(header.get("NAXIS", 0)) + 1):
         ctype = str(header.get(f"CTYPE{i}", "")).upper()
         if ctype.startswith("FREQ"):
@@ -199,7 +218,7 @@ def _info_from(
         wcs=wcs,
         beam=_beam(header, name, beam),
         unit=_unit(header, name),
-        frequency_hz=_frequency_hz(header),
+        frequency_hz=_frequency_hz(header, name),
         hdu_index=index,
         offset=offset,
     )

@@ -202,3 +202,19 @@ def test_unsigned_16_bit_image_is_read_through_its_offset(tmp_path: Path) -> Non
     with fits.open(path, do_not_scale_image_data=True) as check:
         assert check[0].header["BZERO"] == 32768 and check[0].data.dtype.kind == "i"
     np.testing.assert_array_equal(load_image(path).data, values.astype(np.float32))
+
+
+@pytest.mark.parametrize(("key", "value"), [("BMAJ", "abc"), ("BMIN", "8 arcsec"), ("BPA", "north")])
+def test_beam_keyword_that_is_not_a_number_is_named(tmp_path: Path, key: str, value: str) -> None:
+    header = fits_header((20, 20))
+    header[key] = value
+    path = _write(tmp_path / "b.fits", np.ones((20, 20), np.float32), header)
+    with pytest.raises(InvalidImageError, match=re.escape(f"b.fits has {key}={value!r}, which is not a number")):
+        load_image(path)
+
+
+def test_frequency_keyword_that_is_not_a_number_leaves_the_frequency_unknown(tmp_path: Path) -> None:
+    header = fits_header((20, 20))
+    header["RESTFRQ"] = "1.4 GHz"
+    image = load_image(_write(tmp_path / "f.fits", np.ones((20, 20), np.float32), header))
+    assert image.frequency_hz is None
