@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -30,6 +31,18 @@ err = Console(stderr=True)
 def _fail(code: str, detail: str, exit_code: int = 1) -> typer.Exit:
     err.print(f"[red]{code}[/]: {detail}")
     return typer.Exit(exit_code)
+
+
+def _writable_dir(path: Path) -> Path:
+    """``path`` as an existing directory (made if missing), before any work is done; a clear error if it cannot be
+    (a file in the way, no permission, a read-only file system)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail("invalid-output", f"cannot use {path} as the output directory: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise _fail("invalid-output", f"cannot write into the output directory {path}")
+    return path
 
 
 @server_app.command("up", epilog="Example: `cirasa server up` then open the printed Prefect UI URL.")
@@ -106,6 +119,7 @@ def simulate(
     from science.io.truth import write_truth
     from science.simulate import simulate_image
 
+    _writable_dir(output.parent)
     try:
         image, truth = simulate_image(
             shape=(size, size),
@@ -159,6 +173,7 @@ def extract(
     from science.io.maps import is_map_option
     from science.io.outputs import JobOutputs
 
+    _writable_dir(out)
     values: dict[str, object] = {"seedthr": seedthr, "mergethr": mergethr, "npixmin": npixmin}
     values.update({"fitsources": fitsources, "rejectartefacts": rejectartefacts, "tile_size": tilesize})
     values.update({"bmaj": bmaj, "bmin": bmin, "bpa": bpa})
@@ -185,7 +200,6 @@ def extract(
         table = extract_file(str(image), params, maps_to=outputs.maps_to)
     except ScienceError as exc:
         raise _fail(exc.code, str(exc)) from None
-    out.mkdir(parents=True, exist_ok=True)
     products = write_catalogue_products(table, out, image_base_name(image), sky=outputs.sky)
     written = [str(p) for p in products.values()] + outputs.map_paths
     console.print(f"{len(table)} source(s); wrote {', '.join(written)}")
@@ -321,6 +335,7 @@ def classify_catalogue(
     from flows.classify import classify_and_write
     from science.errors import ScienceError
 
+    _writable_dir(out)
     try:
         summary = classify_and_write(
             str(target), str(out), model=str(model) if model else None, onnx=str(onnx) if onnx else None,

@@ -105,3 +105,23 @@ def test_unknown_option_is_a_parameter_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["extract", str(path), "--out", str(tmp_path / "o"), "-O", "nosuchoption=1"])
     assert result.exit_code == 1
     assert "invalid-parameter: invalid extraction parameters: nosuchoption" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("command", ["extract", "simulate", "classify"])
+def test_an_output_path_that_cannot_be_a_directory_fails_before_any_work(tmp_path: Path, command: str) -> None:
+    image, _ = _zoo(tmp_path)["no-beam"]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    where, args = {
+        "extract": (
+            blocker / "out",
+            ["extract", str(image), "--out", str(blocker / "out"), "--bmaj", "8", "--bmin", "8"],
+        ),
+        "simulate": (blocker, ["simulate", str(blocker / "sky.fits"), "--size", "64", "--sources", "1"]),
+        "classify": (blocker, ["classify", "catalogue", str(image), "--out", str(blocker)]),
+    }[command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert f"invalid-output: cannot use {where} as the output directory" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
