@@ -2,7 +2,10 @@
 
 The planner task asks the broker for offers and accepts the best; accepting makes the broker start
 the chosen pool's ``extract-image`` deployment (a run cannot change its pool, so the choice of pool
-is the choice of deployment), and this flow follows the session until it ends.
+is the choice of deployment), and this flow follows the session until it ends; a cancelled run cancels
+its session (the broker then cancels the extraction). caesar-rest's options (``options``, caesar-rest's
+names, as :class:`cirasa.jobmanager.PrefectJobManager` passes them) go to the broker as they are: it
+checks them against caesar-rest's schema and the extraction applies them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from flows.classify import publish_classification, task_classify_and_write
 from flows.extract import over_defaults
-from flows.plan import plan_work_pool, wait_for_session
+from flows.plan import cancel_session, plan_work_pool, wait_for_session
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
 from science.extract.params import ExtractionParams
@@ -47,12 +50,14 @@ def process_image(
     output_dir: str,
     params: ExtractionParams = DEFAULT_PARAMS,
     resources: JobResources = JobResources(),
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Plan where to run, extract the image there, and return the catalogue summary (``params`` a caller
-    gives in part go over the flow's defaults)."""
+    gives in part go over the flow's defaults; caesar-rest ``options`` go over both)."""
     logger = get_run_logger()
     params = over_defaults(params, DEFAULT_PARAMS)
-    options = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
+    job_options: dict[str, Any] = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
+    job_options.update(options or {})
     job = JobSpec(
         name=f"process-image {Path(image).name}",
         inputs=(image,),
@@ -62,7 +67,7 @@ def process_image(
         memory_gib_max=resources.memory_gib_max,
         duration_minutes=resources.duration_minutes,
         output_dir=output_dir,
-        options=options,
+        options=job_options,
     )
     broker_url = FlowSettings().broker_url
     decision = plan_work_pool(broker_url, job)
@@ -70,7 +75,11 @@ def process_image(
     logger.info(
         "planner chose work pool %s; the broker runs %s", decision.work_pool, decision.deployment("extract-image")
     )
-    outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
+    try:
+        outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
+    except BaseException:  # cancelled (the worker terminates the run) or interrupted: the extraction stops too
+        asyncio.run(cancel_session(broker_url, session_id))
+        raise
     if outcome.phase != "COMPLETED":
         raise RuntimeError(
             f"extraction on {decision.work_pool} ended {outcome.phase}: {'; '.join(outcome.messages) or 'no message'}"

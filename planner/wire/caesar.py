@@ -213,19 +213,38 @@ def map_options(options: dict[str, Any]) -> list[str]:
     return sorted(names)
 
 
+@cache
+def _option_types() -> dict[str, str]:
+    """caesar's options' types (``int``, ``float``, ``none``, ``str``) by ExtractionParams-style name."""
+    described = app_schemas().get("caesar", {}).get("describe", {})
+    return {name.replace("-", "_"): str(spec.get("type", "str")) for name, spec in described.items()}
+
+
+def _typed(kind: str | None, value: Any) -> Any:
+    """``value`` as caesar-rest types the option (``"8.0"`` from a form, XML or caesar's command line is 8.0);
+    as given when it does not convert (the flow's validation then says what is wrong with it)."""
+    if kind is None:
+        return value
+    try:
+        return _coerce(kind, value)
+    except (TypeError, ValueError):
+        return value
+
+
 def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
     """The job's options the extraction understands, as ExtractionParams fields.
 
     ``fit-maxnbeams: 10`` → ``fit_maxnbeams: 10``; ``no-extendedsearch: true`` → ``extendedsearch: false``;
-    a flag given bare (``None``) is on. Options about other things (outputs, MPI, saving maps) are left out,
+    a flag given bare (``None``) is on; values are typed as caesar-rest's schema types them (``"8.0"`` → 8.0). Options about other things (outputs, MPI, saving maps) are left out,
     but for caesar's own tiling: ``tilesplit`` with ``tilesize: N`` (pixels) tiles this engine's run in
     ``N``-pixel tiles (``tile_size``, unless given), with its own overlaps (caesar's ``tilestep`` is not needed).
     """
     out: dict[str, Any] = {}
     flat = {str(key).lstrip("-").replace("-", "_"): value for key, value in options.items()}
+    types = _option_types()
     for name, value in flat.items():
         if name in EXTRACTION_FIELDS:
-            out[name] = True if value is None else value
+            out[name] = True if value is None else _typed(types.get(name), value)
         elif name.startswith("no_") and name[3:] in EXTRACTION_FIELDS:
             out[name[3:]] = not _flag_on(value)
     size = flat.get("tilesize")
