@@ -15,6 +15,10 @@ expects its Slurm manager, without editing caesar-rest:
   SUCCESS, ``FAILED``/``CRASHED`` → FAILURE, ``CANCELLED`` → CANCELED), a failed run's message as the status;
 - ``delete_job`` cancels the run (the flow cancels its broker session, which cancels the extraction).
 
+To plug it in, call :func:`install_as_slurm_manager` before caesar-rest is imported (a ``sitecustomize.py`` on
+caesar-rest's ``PYTHONPATH`` does it for ``apps/run_app.py`` and ``apps/run_jobmonitor.py``) and run both with
+``--job_scheduler slurm``: caesar-rest then builds this manager where it builds its Slurm client.
+
 Every call talks to the Prefect REST API over HTTP (httpx): no Prefect import in caesar-rest's process. A
 Prefect API that cannot be reached makes ``get_job_statuses`` answer None (caesar-rest's monitor then leaves
 the jobs as they are and asks again) and ``submit_job`` answer caesar's ``errors`` list (caesar-rest: HTTP 500
@@ -26,12 +30,15 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import sys
+import time
+import types
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-__all__ = ["STATE_MAP", "PrefectJobManager", "caesar_options"]
+__all__ = ["STATE_MAP", "PrefectJobManager", "caesar_options", "install_as_slurm_manager"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,10 @@ STATE_MAP: dict[str, tuple[str, str]] = {
     "CRASHED": ("FAILURE", "Job crashed"),
     "CANCELLED": ("CANCELED", "Job was canceled by user"),
 }
+#: Answers of a busy Prefect server (its SQLite locked, a proxy in between) that are asked again, this many times.
+RETRY_STATUSES = frozenset({408, 429, 502, 503})
+RETRIES = 5
+
 #: Exit codes by caesar-rest state (caesar-rest stores them; -1 while unknown, as it starts).
 EXIT_CODES = {"SUCCESS": 0, "FAILURE": 1, "CANCELED": 130}
 
@@ -158,7 +169,7 @@ class PrefectJobManager:
         }
         try:
             with self._client() as client:
-                response = client.post(f"/deployments/{self._deployment(client)}/create_flow_run", json=body)
+                response = _post(client, f"/deployments/{self._deployment(client)}/create_flow_run", body)
                 response.raise_for_status()
         except (httpx.HTTPError, LookupError) as exc:
             logger.error("caesar-rest job %s: flow run not created: %s", name, exc)
@@ -172,7 +183,7 @@ class PrefectJobManager:
             return None
         try:
             with self._client() as client:
-                response = client.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": list(job_pids)}}})
+                response = _post(client, "/flow_runs/filter", {"flow_runs": {"id": {"any_": list(job_pids)}}})
                 response.raise_for_status()
         except httpx.HTTPError as exc:
             logger.warning("caesar-rest job monitor: cannot read flow runs: %s", exc)
@@ -189,7 +200,7 @@ class PrefectJobManager:
         body = {"state": {"type": "CANCELLING", "name": "Cancelling", "message": "canceled through caesar-rest"}}
         try:
             with self._client() as client:
-                response = client.post(f"/flow_runs/{job_pid}/set_state", json={**body, "force": False})
+                response = _post(client, f"/flow_runs/{job_pid}/set_state", {**body, "force": False})
         except httpx.HTTPError as exc:
             logger.error("caesar-rest job %s: not canceled: %s", job_pid, exc)
             return -1
@@ -217,6 +228,26 @@ class PrefectJobManager:
             response.raise_for_status()
             self._deployment_id = str(response.json()["id"])
         return self._deployment_id
+
+
+def install_as_slurm_manager() -> None:
+    """Make caesar-rest build a :class:`PrefectJobManager` as its Slurm job manager: its package imports
+    ``SlurmJobManager`` from ``caesar_rest.slurm_client``, which this puts in place first (no caesar-rest file
+    changes). Call it before caesar-rest is imported."""
+    module = types.ModuleType("caesar_rest.slurm_client", "caesar-rest's Slurm client, replaced: jobs run on Prefect")
+    vars(module)["SlurmJobManager"] = PrefectJobManager
+    sys.modules["caesar_rest.slurm_client"] = module
+
+
+def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST, asked again (with a growing pause) while Prefect answers busy (:data:`RETRY_STATUSES`); creating a
+    flow run twice is safe: its idempotency key returns the first."""
+    for attempt in range(RETRIES):
+        response = client.post(path, json=body)
+        if response.status_code not in RETRY_STATUSES or attempt == RETRIES - 1:
+            return response
+        time.sleep(0.2 * 2**attempt)
+    return response  # pragma: no cover - the loop always returns
 
 
 def job_status(run: dict[str, Any]) -> dict[str, Any]:

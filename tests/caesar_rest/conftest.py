@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from cirasa import services
-from cirasa.jobmanager import PrefectJobManager
+from cirasa.jobmanager import PrefectJobManager, install_as_slurm_manager
 from tests.caesar_rest.shim import caesar_rest_dir, install
 
 SOURCE = caesar_rest_dir()
 if SOURCE is not None:
     install(SOURCE)
+    install_as_slurm_manager()  # as an operator's sitecustomize does: caesar-rest builds our manager itself
 
 
 @dataclass
@@ -35,7 +36,7 @@ class CaesarRest:
         caesar_rest.job_monitor.monitor_jobs(self.db)
 
 
-def serve(tmp: Path, manager: PrefectJobManager) -> tuple[Any, Any, threading.Thread]:
+def serve(tmp: Path, api_url: str) -> tuple[Any, Any, threading.Thread, PrefectJobManager]:
     """caesar-rest's app as ``run_app.py --job_scheduler slurm`` builds it, on a free loopback port."""
     import caesar_rest
     import caesar_rest.job_monitor
@@ -46,18 +47,20 @@ def serve(tmp: Path, manager: PrefectJobManager) -> tuple[Any, Any, threading.Th
     from caesar_rest.job_configurator import JobConfigurator
     from werkzeug.serving import make_server
 
-    for module in (caesar_rest, caesar_rest.job_route, caesar_rest.job_monitor):
-        module.jobmgr_slurm = manager  # type: ignore[attr-defined]
+    manager = caesar_rest.jobmgr_slurm
+    assert isinstance(manager, PrefectJobManager), "caesar-rest did not build our manager as its Slurm one"
+    assert caesar_rest.job_route.jobmgr_slurm is manager and caesar_rest.job_monitor.jobmgr_slurm is manager
+    manager.api_url = api_url  # what PREFECT_API_URL says in caesar-rest's environment
     config = Config()
     config.UPLOAD_FOLDER, config.JOB_DIR, config.JOB_SCHEDULER = str(tmp / "data"), str(tmp / "jobs"), "slurm"
-    config.SLURM_MAX_CORE_PER_JOB = 2
     app = create_app(config, JobConfigurator())
     mongo.init_app(app)
+    manager.max_cores = 2  # run_app.py: SLURM_MAX_CORE_PER_JOB
     assert manager.initialize() == 0, "caesar-rest would exit: the Prefect deployment is not there"
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    return server, mongo.db, thread
+    return server, mongo.db, thread, manager
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,7 @@ def caesar(stack: services.ServiceConfig, tmp_path_factory: pytest.TempPathFacto
     if SOURCE is None:
         pytest.skip("caesar-rest's source is not beside this checkout (shared/upstream/caesar-rest or CAESAR_REST_DIR)")
     tmp = tmp_path_factory.mktemp("caesar-rest")
-    manager = PrefectJobManager(api_url=stack.prefect_api_url)
-    server, db, thread = serve(tmp, manager)
+    server, db, thread, manager = serve(tmp, stack.prefect_api_url)
     try:
         yield CaesarRest(f"http://127.0.0.1:{server.server_port}/caesar/api/v1.0", db, tmp / "jobs", manager)
     finally:

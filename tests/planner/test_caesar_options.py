@@ -128,3 +128,9 @@ def test_caesars_tile_split_sets_this_engines_tile_size() -> None:
     assert extraction_params({"tilesplit": True, "tilesize": 256, "tile_size": 2048})["tile_size"] == 2048
     assert extraction_params({"tilesplit": "false", "tilesize": 256}) == {}
     assert extraction_params({"tilesplit": True, "tilesize": "big"})["tile_size"] == "big"  # refused downstream
+
+
+def test_option_values_are_typed_as_caesar_rest_types_them() -> None:
+    # from caesar's command line, a form or XML every value is a string; Prefect checks the flow's types
+    params = extraction_params({"seedthr": "8.0", "fit-maxcomponents": "3", "fitsources": "true", "npixmin": "x"})
+    assert params == {"seedthr": 8.0, "fit_maxcomponents": 3, "fitsources": True, "npixmin": "x"}

@@ -1,0 +1,95 @@
+"""The caesar-rest job manager's own logic: caesar's command line read back, Prefect states mapped, and what it
+answers when Prefect cannot be reached (no server needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cirasa.jobmanager import STATE_MAP, PrefectJobManager, caesar_options, job_status
+
+# What caesar-rest's caesar app builds for {"seedthr": 4, "no-extendedsearch": true, "bkgestimator": "ClippedMedian"}
+COMMAND = (
+    "--run --save-summaryplot --save-regions  --save-catalog-to-json  --seedthr=4.0 --no-extendedsearch "
+    "--bkgestimator=4 --nthreads=2 --inputfile=/data/anonymous/0a1b.fits"
+)
+
+
+def test_caesar_command_line_reads_back_into_caesar_rest_options() -> None:
+    assert caesar_options(COMMAND) == {
+        "seedthr": "4.0",
+        "no-extendedsearch": True,
+        "bkgestimator": "ClippedMedian",  # caesar's number back to caesar-rest's name
+        "nthreads": "2",
+    }
+
+
+def test_every_enum_code_caesar_rest_writes_reads_back() -> None:
+    assert caesar_options("--extsfinder=1 --regionwcs=2 --res-removedsourcetype=-1 --smoothfilter=2") == {
+        "extsfinder": "WT-THRESH",
+        "regionwcs": "GALACTIC",
+        "res-removedsourcetype": "ALL",
+        "smoothfilter": "GUIDED",
+    }
+
+
+def test_a_command_line_with_a_stray_word_is_refused() -> None:
+    with pytest.raises(ValueError, match="unexpected argument 'oops'"):
+        caesar_options("--seedthr=5 oops")
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    assert manager.create_job(job_args="--seedthr=5 oops", inputfile="/x.fits", job_name="j", job_outdir="/o") is None
+
+
+def test_create_job_sends_the_image_job_directory_options_and_capped_cores() -> None:
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    manager.max_cores = 3
+    job = manager.create_job(
+        image="caesar.sif", job_args=COMMAND, inputfile="/data/a.fits", job_name="abc", job_outdir="/jobs/job_abc",
+        job_run_opts={"ncores": 8, "nproc": 1},
+    )  # fmt: skip
+    assert job is not None
+    assert job["name"] == "abc"
+    assert job["parameters"]["image"] == "/data/a.fits"
+    assert job["parameters"]["output_dir"] == "/jobs/job_abc"
+    assert job["parameters"]["options"]["seedthr"] == "4.0"
+    assert job["parameters"]["resources"] == {"cores_min": 1, "cores_max": 3}
+
+
+@pytest.mark.parametrize(
+    ("prefect", "state", "exit_code"),
+    [
+        ("SCHEDULED", "PENDING", -1),
+        ("PENDING", "PENDING", -1),
+        ("RUNNING", "RUNNING", -1),
+        ("CANCELLING", "RUNNING", -1),
+        ("COMPLETED", "SUCCESS", 0),
+        ("FAILED", "FAILURE", 1),
+        ("CRASHED", "FAILURE", 1),
+        ("CANCELLED", "CANCELED", 130),
+    ],
+)
+def test_prefect_states_map_to_caesar_rest_states(prefect: str, state: str, exit_code: int) -> None:
+    run = {"state": {"type": prefect, "message": "boom: BUNIT='K'"}, "total_run_time": 12.34}
+    status = job_status(run)
+    assert (status["state"], status["exit_code"], status["elapsed_time"]) == (state, exit_code, 12.3)
+    if state in ("FAILURE", "CANCELED"):
+        assert status["status"] == "boom: BUNIT='K'", "a failed run's reason reaches caesar-rest"
+    else:
+        assert status["status"] == STATE_MAP[prefect][1]
+
+
+def test_an_unknown_prefect_state_ends_monitoring_as_unknown() -> None:
+    assert job_status({"state": {"type": "NEW-KIND"}})["state"] == "UNKNOWN"
+
+
+def test_without_a_prefect_server_every_call_answers_as_caesar_rest_expects() -> None:
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api", timeout_s=2)
+    assert manager.initialize() == -1  # caesar-rest's run_app.py then exits
+    reply = manager.submit_job({"name": "abc", "parameters": {}})
+    assert (
+        "job_id" not in reply
+        and "cannot create the flow run of process-image/cirasa-local" in reply["errors"][0]["error"]
+    )
+    assert manager.get_job_statuses(["x"]) is None  # the monitor leaves the job alone and asks again
+    assert manager.get_job_statuses([]) is None
+    assert manager.get_job_status("x") is None
+    assert manager.delete_job("x") == -1  # caesar-rest answers 500, the job keeps its state
