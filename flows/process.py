@@ -18,12 +18,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from flows.artifacts import render_overlay_png
 from flows.classify import publish_classification, task_classify_and_write
 from flows.extract import over_defaults
 from flows.plan import cancel_session, plan_work_pool, wait_for_session
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
 from science.extract.params import ExtractionParams
+from science.io.catalogue import read_island_catalogue
 from science.io.fits import image_base_name
 
 # Extraction parameters the broker's caesar-job options carry (caesar-rest option names).
@@ -87,8 +89,12 @@ def process_image(
     summary: dict[str, Any] = json.loads(Path(output_dir, "summary.json").read_text())
     summary["work_pool"] = decision.work_pool
     summary["flow_run_id"] = outcome.flow_run_id
-    catalogue = Path(output_dir, f"catalog-{image_base_name(image)}.dat")
+    base = image_base_name(image)
+    catalogue = Path(output_dir, f"catalog-{base}.dat")
     if catalogue.exists():  # caesar writes no catalogue when it finds no source
+        # caesar's summary plot (caesar-rest asks for it on every job; its preview routes serve plot_*.png)
+        overlay = render_overlay_png(image, read_island_catalogue(catalogue))
+        Path(output_dir, f"plot_{base}.png").write_bytes(overlay)
         classification = task_classify_and_write(str(catalogue), output_dir, None, None, None)
         publish_classification(classification)
         summary["class_counts"] = classification["class_counts"]

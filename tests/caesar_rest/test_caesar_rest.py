@@ -76,6 +76,8 @@ def test_caesar_job_runs_on_the_planned_pool_with_its_options(
         assert sources.status_code == 200, sources.text
         archive = client.get(f"/job/{job['job_id']}/output")
         assert archive.status_code == 200
+        preview = client.get(f"/job/{job['job_id']}/preview")
+        assert preview.status_code == 200, "caesar's summary plot (plot_*.png) is there for caesar-rest's preview"
 
     expected = extract_file(path, ExtractionParams(seedthr=8, extendedsearch=False))
     default = extract_file(path, ExtractionParams(extendedsearch=False))
