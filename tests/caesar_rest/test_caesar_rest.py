@@ -143,6 +143,7 @@ def test_cancel_through_caesar_rest_stops_the_run_and_its_extraction(
             time.sleep(1.0)
         assert run["state"]["type"] == "CANCELLED", run["state"]
         job_dir = next(Path(caesar.job_dir).glob(f"*/job_{job['job_id']}"))
+        deadline = time.monotonic() + 240  # the worker notices the cancel, stops the run and its Dask cluster
         while True:
             states = {r["state"]["type"] for r in extraction_runs(prefect, job_dir) if r["id"] != pid}
             if states <= {"CANCELLED", "COMPLETED", "FAILED", "CRASHED"} or time.monotonic() > deadline:
