@@ -51,15 +51,15 @@ def test_process_image_from_the_ui_form(
     expect(page.get_by_text("Seed threshold in", exact=False).first).to_be_visible()
     expect(page.get_by_role("spinbutton", name="Seedthr (Optional)", exact=True)).to_have_value("5")
     expect(page.get_by_role("spinbutton", name="Cores Max (Optional)", exact=True)).to_have_value("2")
-    run_name = page.get_by_role("textbox", name="Run Name", exact=True).input_value()
     # what is submitted is what was typed (the form is rebuilt from the schema while it loads)
     expect(image_box).to_have_value(str(path))
     expect(page.get_by_role("textbox", name="output_dir", exact=True)).to_have_value(str(tmp_path / "ui-out"))
     page.get_by_role("button", name="Submit").click()
 
-    # The run the form created, found through the API: the UI's toast says so too, but a toast is transient (three
-    # runs in a row once saw none within 30 s; whether the run existed then is not known: this now tells)
-    run_id = _created_run(stack, deployment_id, run_name)
+    # The run the form created, found through the API by its output directory: the UI's toast says so too, but a
+    # toast is transient, and the run name read above may be a new one by Submit (the form is rebuilt while it
+    # loads, and a rebuilt form draws a new random name: a full suite once saw no run of the name read)
+    run_id, run_name = _created_run(stack, deployment_id, str(tmp_path / "ui-out"))
     toast = page.get_by_role("region", name=re.compile("^Notifications"))
     shown = toast.get_by_text(f"{run_name} scheduled to start now").or_(page.get_by_role("link", name=run_name))
     expect(shown.first).to_be_visible(timeout=60_000)  # the toast, or the run's page the form moved on to
@@ -75,16 +75,19 @@ def test_process_image_from_the_ui_form(
     assert (tmp_path / "ui-out" / "catalog-ui.dat").exists()
 
 
-def _created_run(stack: services.ServiceConfig, deployment_id: str, name: str, timeout: float = 120.0) -> str:
-    """The id of the flow run ``name`` of the deployment, once the server has it."""
-    query = {"deployments": {"id": {"any_": [deployment_id]}}, "flow_runs": {"name": {"any_": [name]}}}
+def _created_run(
+    stack: services.ServiceConfig, deployment_id: str, output_dir: str, timeout: float = 120.0
+) -> tuple[str, str]:
+    """The id and name of the deployment's flow run writing into ``output_dir``, once the server has it."""
+    query = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "START_TIME_DESC", "limit": 50}
     deadline = time.monotonic() + timeout
     while True:
         response = httpx.post(f"{stack.prefect_api_url}/flow_runs/filter", json=query)
         response.raise_for_status()
-        if runs := response.json():
-            return str(runs[0]["id"])
-        assert time.monotonic() < deadline, f"no flow run {name!r} {timeout:.0f} s after Submit"
+        runs = [r for r in response.json() if r.get("parameters", {}).get("output_dir") == output_dir]
+        if runs:
+            return str(runs[0]["id"]), str(runs[0]["name"])
+        assert time.monotonic() < deadline, f"no flow run into {output_dir} {timeout:.0f} s after Submit"
         time.sleep(0.5)
 
 
