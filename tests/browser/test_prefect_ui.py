@@ -57,8 +57,8 @@ def test_process_image_from_the_ui_form(
     page.get_by_role("button", name="Submit").click()
 
     # The run the form created, found through the API by its output directory: the UI's toast says so too, but a
-    # toast is transient, and the run name read above may be a new one by Submit (the form is rebuilt while it
-    # loads, and a rebuilt form draws a new random name: a full suite once saw no run of the name read)
+    # toast is transient, and a run name read from the form before Submit may not be the run's (the form is rebuilt
+    # while it loads and draws a new random name: a full suite once saw no run of the name read)
     run_id, run_name = _created_run(stack, deployment_id, str(tmp_path / "ui-out"))
     toast = page.get_by_role("region", name=re.compile("^Notifications"))
     shown = toast.get_by_text(f"{run_name} scheduled to start now").or_(page.get_by_role("link", name=run_name))
