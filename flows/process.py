@@ -11,6 +11,7 @@ checks them against caesar-rest's schema and the extraction applies them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ def process_image(
     try:
         outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
     except BaseException:  # cancelled (the worker terminates the run) or interrupted: the extraction stops too
-        asyncio.run(cancel_session(broker_url, session_id))
+        with contextlib.suppress(Exception):  # (the broker may be what failed: the first error is the one to see)
+            asyncio.run(cancel_session(broker_url, session_id))
         raise
     if outcome.phase != "COMPLETED":
         raise RuntimeError(
