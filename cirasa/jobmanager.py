@@ -33,6 +33,7 @@ import shlex
 import sys
 import time
 import types
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -178,12 +179,16 @@ class PrefectJobManager:
 
     def get_job_statuses(self, job_pids: list[str]) -> dict[str, dict[str, Any]] | None:
         """``{pid: {state, status, exit_code, elapsed_time}}`` of the runs that exist; None when Prefect cannot
-        be asked (caesar-rest then leaves the jobs alone until the next round)."""
+        be asked (caesar-rest then leaves the jobs alone until the next round). A pid that is no flow run id (a job
+        submitted to Slurm before this manager) is left out: caesar-rest then clears it if it was RUNNING."""
         if not job_pids:
             return None
+        runs = [str(pid) for pid in job_pids if _is_uuid(str(pid))]  # others (a Slurm job's number) are not ours
+        if not runs:
+            return {}
         try:
             with self._client() as client:
-                response = _post(client, "/flow_runs/filter", {"flow_runs": {"id": {"any_": list(job_pids)}}})
+                response = _post(client, "/flow_runs/filter", {"flow_runs": {"id": {"any_": runs}}, "limit": len(runs)})
                 response.raise_for_status()
         except httpx.HTTPError as exc:
             logger.warning("caesar-rest job monitor: cannot read flow runs: %s", exc)
@@ -237,6 +242,14 @@ def install_as_slurm_manager() -> None:
     module = types.ModuleType("caesar_rest.slurm_client", "caesar-rest's Slurm client, replaced: jobs run on Prefect")
     vars(module)["SlurmJobManager"] = PrefectJobManager
     sys.modules["caesar_rest.slurm_client"] = module
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:

@@ -89,7 +89,13 @@ def test_without_a_prefect_server_every_call_answers_as_caesar_rest_expects() ->
         "job_id" not in reply
         and "cannot create the flow run of process-image/cirasa-local" in reply["errors"][0]["error"]
     )
-    assert manager.get_job_statuses(["x"]) is None  # the monitor leaves the job alone and asks again
+    run = "8a88ea95-003a-4ce6-a655-5082bfeef6da"
+    assert manager.get_job_statuses([run]) is None  # the monitor leaves the job alone and asks again
     assert manager.get_job_statuses([]) is None
-    assert manager.get_job_status("x") is None
+    assert manager.get_job_status(run) is None
     assert manager.delete_job("x") == -1  # caesar-rest answers 500, the job keeps its state
+
+
+def test_pids_that_are_no_flow_runs_are_left_out_without_asking_prefect() -> None:
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api", timeout_s=2)
+    assert manager.get_job_statuses(["12345", "slurm-7"]) == {}  # caesar-rest clears them if RUNNING
