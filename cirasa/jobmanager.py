@@ -209,7 +209,7 @@ class PrefectJobManager:
         except httpx.HTTPError as exc:
             logger.error("caesar-rest job %s: not canceled: %s", job_pid, exc)
             return -1
-        if response.status_code == 404 or response.status_code >= 500:
+        if response.status_code >= 400:  # no such run (404), no run id (422), Prefect down (5xx)
             logger.error("caesar-rest job %s: not canceled: HTTP %d %s", job_pid, response.status_code, response.text)
             return -1
         # ACCEPT, or ABORT/REJECT for a run that already ended: nothing is running any more either way.

@@ -74,6 +74,8 @@ def test_caesar_job_runs_on_the_planned_pool_with_its_options(
         assert status["pid"] and status["pid"] != job["job_id"], "the pid is the Prefect flow run"
         # a job submitted to Slurm before this manager (its pid a Slurm number) does not stop the others' monitoring
         assert set(caesar.manager.get_job_statuses([status["pid"], "12345"]) or {}) == {status["pid"]}
+        assert caesar.manager.delete_job("12345") == -1, "no such flow run: caesar-rest answers 500"
+        assert caesar.manager.delete_job("8a88ea95-003a-4ce6-a655-5082bfeef6da") == -1
         sources = client.get(f"/job/{job['job_id']}/sources")
         assert sources.status_code == 200, sources.text
         archive = client.get(f"/job/{job['job_id']}/output")
