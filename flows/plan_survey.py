@@ -1,0 +1,71 @@
+"""``plan-survey``: survey-wide reprocessing where the offers say (what the nightly schedule runs).
+
+The selection is resolved here, then the broker is asked for a ``survey-reprocess`` job over those images
+(planned once for the whole survey); accepting the best offer makes the broker start that pool's
+``survey-reprocess`` deployment with a Dask cluster sized by the offer, and this flow follows the session
+until it ends (a cancelled run cancels its session). Finished images are skipped by ``survey-reprocess``
+itself, so a nightly re-run only processes what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.plan import cancel_session, plan_work_pool, wait_for_session
+from flows.process import JobResources
+from flows.settings import FlowSettings
+from flows.survey import SurveySelection
+from planner.planning import JobSpec
+
+#: A survey's default request: up to 8 cores for its Dask cluster, two hours.
+SURVEY_RESOURCES = JobResources(cores_min=1, cores_max=8, memory_gib_min=2, memory_gib_max=16, duration_minutes=120)
+
+
+@flow(name="plan-survey")
+def plan_survey(
+    selection: SurveySelection,
+    output_dir: str,
+    options: dict[str, Any] | None = None,
+    resources: JobResources = SURVEY_RESOURCES,
+) -> dict[str, Any]:
+    """Choose where the survey runs from the broker's offers, run ``survey-reprocess`` there, and return its
+    summary (``options``: caesar-rest option names, checked by the broker, applied to every image)."""
+    logger = get_run_logger()
+    images = selection.resolve()
+    if not images:
+        raise ValueError(f"the selection matched no image: {selection.model_dump(exclude_none=True)}")
+    job = JobSpec(
+        name=f"survey of {len(images)} image(s)",
+        inputs=tuple(images),
+        flow="survey-reprocess",
+        cores_min=resources.cores_min,
+        cores_max=resources.cores_max,
+        memory_gib_min=resources.memory_gib_min,
+        memory_gib_max=resources.memory_gib_max,
+        duration_minutes=resources.duration_minutes,
+        output_dir=output_dir,
+        options=dict(options or {}),
+    )
+    broker_url = FlowSettings().broker_url
+    decision = plan_work_pool(broker_url, job)
+    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
+    logger.info("survey of %d image(s): the broker runs %s", len(images), decision.deployment("survey-reprocess"))
+    try:
+        outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
+    except BaseException:  # cancelled or interrupted: the survey run stops too
+        with contextlib.suppress(Exception):
+            asyncio.run(cancel_session(broker_url, session_id))
+        raise
+    if outcome.phase != "COMPLETED":
+        reasons = "; ".join(outcome.messages) or "no message"
+        raise RuntimeError(f"survey-reprocess on {decision.work_pool} ended {outcome.phase}: {reasons}")
+    summary: dict[str, Any] = json.loads(Path(output_dir, "survey-summary.json").read_text())
+    summary["work_pool"] = decision.work_pool
+    summary["flow_run_id"] = outcome.flow_run_id
+    return summary
