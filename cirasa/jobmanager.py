@@ -15,6 +15,9 @@ expects its Slurm manager, without editing caesar-rest:
   SUCCESS, ``FAILED``/``CRASHED`` → FAILURE, ``CANCELLED`` → CANCELED), a failed run's message as the status;
 - ``delete_job`` cancels the run (the flow cancels its broker session, which cancels the extraction).
 
+It runs caesar jobs only: a job of caesar-rest's other apps (Mask R-CNN, Aegean, CuTEx; told by the job image
+caesar-rest passes, or by options caesar does not have) is refused at ``create_job`` (caesar-rest: HTTP 500).
+
 To plug it in, call :func:`install_as_slurm_manager` before caesar-rest is imported (a ``sitecustomize.py`` on
 caesar-rest's ``PYTHONPATH`` does it for ``apps/run_app.py`` and ``apps/run_jobmonitor.py``) and run both with
 ``--job_scheduler slurm``: caesar-rest then builds this manager where it builds its Slurm client.
@@ -35,11 +38,14 @@ import time
 import types
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-__all__ = ["STATE_MAP", "PrefectJobManager", "caesar_options", "install_as_slurm_manager"]
+from planner.wire.caesar import app_schemas
+
+__all__ = ["STATE_MAP", "PrefectJobManager", "app_of", "caesar_options", "install_as_slurm_manager"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +152,9 @@ class PrefectJobManager:
         except ValueError as exc:
             logger.error("caesar-rest job %s: %s", job_name, exc)
             return None
+        if (app := app_of(image, options)) != "caesar":
+            logger.error("caesar-rest job %s: a %s job; this manager runs caesar's extraction only", job_name, app)
+            return None
         if not inputfile or not job_outdir:
             logger.error("caesar-rest job %s: no input file or job directory", job_name)
             return None
@@ -233,6 +242,24 @@ class PrefectJobManager:
             response.raise_for_status()
             self._deployment_id = str(response.json()["id"])
         return self._deployment_id
+
+
+#: caesar-rest's other apps, as its job images name them (``SLURM_MASKRCNN_JOB_IMAGE``: ``mrcnn-detect``, …).
+OTHER_APPS = {"mrcnn": "mrcnn", "maskrcnn": "mrcnn", "aegean": "aegean", "cutex": "cutex"}
+
+
+def app_of(image: str, options: dict[str, Any]) -> str:
+    """The caesar-rest app of a job: caesar-rest passes only the app's job image (its config's
+    ``SLURM_<APP>_JOB_IMAGE``) and command line. An image named after another app, or options caesar does
+    not have, make it that other app (or ``"other"``); otherwise ``"caesar"``."""
+    name = Path(image or "").name.lower()
+    for key, app in OTHER_APPS.items():
+        if key in name:
+            return app
+    if "caesar" in name:
+        return "caesar"
+    described = app_schemas()["caesar"]["describe"]
+    return "caesar" if all(option in described for option in options) else "other"
 
 
 def install_as_slurm_manager() -> None:

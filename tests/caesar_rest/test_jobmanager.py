@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cirasa.jobmanager import STATE_MAP, PrefectJobManager, caesar_options, job_status
+from cirasa.jobmanager import STATE_MAP, PrefectJobManager, app_of, caesar_options, job_status
 
 # What caesar-rest's caesar app builds for {"seedthr": 4, "no-extendedsearch": true, "bkgestimator": "ClippedMedian"}
 COMMAND = (
@@ -99,3 +99,21 @@ def test_without_a_prefect_server_every_call_answers_as_caesar_rest_expects() ->
 def test_pids_that_are_no_flow_runs_are_left_out_without_asking_prefect() -> None:
     manager = PrefectJobManager(api_url="http://127.0.0.1:9/api", timeout_s=2)
     assert manager.get_job_statuses(["12345", "slurm-7"]) == {}  # caesar-rest clears them if RUNNING
+
+
+@pytest.mark.parametrize(
+    ("image", "args", "app"),
+    [
+        ("/opt/containers/caesar/caesar-job_latest.sif", "--seedthr=5", "caesar"),
+        ("/opt/containers/mrcnn/mrcnn-detect_latest.sif", "--scoreThr=0.7", "mrcnn"),
+        ("/opt/containers/aegean/aegean-job_latest.sif", "--seedclip=5", "aegean"),
+        ("/opt/containers/cutex/cutex-job_latest.sif", "--npixmin=4", "cutex"),
+        ("/images/job.sif", "--seedthr=5 --no-extendedsearch", "caesar"),  # options caesar has
+        ("/images/job.sif", "--seedclip=5", "other"),
+    ],
+)
+def test_only_caesar_jobs_are_taken(image: str, args: str, app: str) -> None:
+    assert app_of(image, caesar_options(args)) == app
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    job = manager.create_job(image=image, job_args=args, inputfile="/d/a.fits", job_name="j", job_outdir="/o")
+    assert (job is not None) == (app == "caesar")  # caesar-rest: HTTP 500 "Job failed to be submitted!"
