@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
@@ -174,3 +174,23 @@ async def cancel_session(broker_url: str, session_id: str) -> None:
     async with BrokerClient(broker_url) as client:
         with contextlib.suppress(InvalidTransitionError, NotFoundError):
             await client.set_phase(session_id, "CANCELLED")
+
+
+def run_planned(broker_url: str, job: JobSpec, what: str) -> tuple[PlanDecision, SessionOutcome]:
+    """Plan ``job`` on the broker's offers (:func:`plan_work_pool`: the offers artifact) and follow the session the
+    broker runs until it ends, for at most the job's duration. A caller that is cancelled (the worker terminates
+    its run) or interrupted cancels the session, so the work stops too. RuntimeError naming ``what`` (e.g.
+    "extraction") and the broker's reasons unless the session COMPLETED."""
+    decision = plan_work_pool(broker_url, job)
+    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
+    get_run_logger().info("planner chose work pool %s; the broker runs %s", decision.work_pool, job.flow)
+    try:
+        outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=job.duration_minutes * 60))
+    except BaseException:
+        with contextlib.suppress(Exception):  # (the broker may be what failed: the first error is the one to see)
+            asyncio.run(cancel_session(broker_url, session_id))
+        raise
+    if outcome.phase != "COMPLETED":
+        reasons = "; ".join(outcome.messages) or "no message"
+        raise RuntimeError(f"{what} on {decision.work_pool} ended {outcome.phase}: {reasons}")
+    return decision, outcome

@@ -9,15 +9,13 @@ itself, so a nightly re-run only processes what changed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows.plan import cancel_session, plan_work_pool, wait_for_session
+from flows.plan import run_planned
 from flows.process import JobResources
 from flows.settings import FlowSettings
 from flows.survey import SurveySelection
@@ -36,7 +34,6 @@ def plan_survey(
 ) -> dict[str, Any]:
     """Choose where the survey runs from the broker's offers, run ``survey-reprocess`` there, and return its
     summary (``options``: caesar-rest option names, checked by the broker, applied to every image)."""
-    logger = get_run_logger()
     images = selection.resolve()
     if not images:
         raise ValueError(f"the selection matched no image: {selection.model_dump(exclude_none=True)}")
@@ -52,19 +49,7 @@ def plan_survey(
         output_dir=output_dir,
         options=dict(options or {}),
     )
-    broker_url = FlowSettings().broker_url
-    decision = plan_work_pool(broker_url, job)
-    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
-    logger.info("survey of %d image(s): the broker runs %s", len(images), decision.deployment("survey-reprocess"))
-    try:
-        outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
-    except BaseException:  # cancelled or interrupted: the survey run stops too
-        with contextlib.suppress(Exception):
-            asyncio.run(cancel_session(broker_url, session_id))
-        raise
-    if outcome.phase != "COMPLETED":
-        reasons = "; ".join(outcome.messages) or "no message"
-        raise RuntimeError(f"survey-reprocess on {decision.work_pool} ended {outcome.phase}: {reasons}")
+    decision, outcome = run_planned(FlowSettings().broker_url, job, "survey-reprocess")
     summary: dict[str, Any] = json.loads(Path(output_dir, "survey-summary.json").read_text())
     summary["work_pool"] = decision.work_pool
     summary["flow_run_id"] = outcome.flow_run_id

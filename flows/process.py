@@ -10,19 +10,17 @@ checks them against caesar-rest's schema and the extraction applies them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.artifacts import render_overlay_png
 from flows.classify import publish_classification, task_classify_and_write
 from flows.extract import over_defaults
-from flows.plan import cancel_session, plan_work_pool, wait_for_session
+from flows.plan import run_planned
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
 from science.extract.params import ExtractionParams
@@ -57,7 +55,6 @@ def process_image(
 ) -> dict[str, Any]:
     """Plan where to run, extract the image there, and return the catalogue summary (``params`` a caller
     gives in part go over the flow's defaults; caesar-rest ``options`` go over both)."""
-    logger = get_run_logger()
     params = over_defaults(params, DEFAULT_PARAMS)
     job_options: dict[str, Any] = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
     job_options.update(options or {})
@@ -72,22 +69,7 @@ def process_image(
         output_dir=output_dir,
         options=job_options,
     )
-    broker_url = FlowSettings().broker_url
-    decision = plan_work_pool(broker_url, job)
-    session_id = str(decision.session.meta.uuid if decision.session.meta else "")
-    logger.info(
-        "planner chose work pool %s; the broker runs %s", decision.work_pool, decision.deployment("extract-image")
-    )
-    try:
-        outcome = asyncio.run(wait_for_session(broker_url, session_id, timeout_s=resources.duration_minutes * 60))
-    except BaseException:  # cancelled (the worker terminates the run) or interrupted: the extraction stops too
-        with contextlib.suppress(Exception):  # (the broker may be what failed: the first error is the one to see)
-            asyncio.run(cancel_session(broker_url, session_id))
-        raise
-    if outcome.phase != "COMPLETED":
-        raise RuntimeError(
-            f"extraction on {decision.work_pool} ended {outcome.phase}: {'; '.join(outcome.messages) or 'no message'}"
-        )
+    decision, outcome = run_planned(FlowSettings().broker_url, job, "extraction")
     summary: dict[str, Any] = json.loads(Path(output_dir, "summary.json").read_text())
     summary["work_pool"] = decision.work_pool
     summary["flow_run_id"] = outcome.flow_run_id
