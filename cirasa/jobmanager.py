@@ -108,8 +108,10 @@ class PrefectJobManager:
 
     caesar-rest creates it without arguments and sets connection attributes before :meth:`initialize`; the
     Prefect API comes from ``PREFECT_API_URL`` (or ``api_url``), the deployment from
-    ``CIRASA_CAESAR_DEPLOYMENT`` (or ``deployment``). caesar-rest's Slurm attributes (``host``, ``port``,
-    ``cluster_queue``, ``keyfile``, …) are accepted and unused, but ``max_cores`` caps the cores a job asks for.
+    ``CIRASA_CAESAR_DEPLOYMENT`` (or ``deployment``). Of caesar-rest's Slurm attributes, ``max_cores`` caps the
+    cores a job asks for and ``cluster_datadir`` / ``cluster_jobdir`` say where the workers see caesar-rest's
+    ``app_datadir`` / ``app_jobdir`` (paths are moved over as caesar-rest's Slurm manager moves them); ``host``,
+    ``port``, ``cluster_queue``, ``keyfile``, … are accepted and unused.
     """
 
     def __init__(self, api_url: str | None = None, deployment: str | None = None, timeout_s: float = 10.0) -> None:
@@ -157,6 +159,12 @@ class PrefectJobManager:
             return None
         if not inputfile or not job_outdir:
             logger.error("caesar-rest job %s: no input file or job directory", job_name)
+            return None
+        try:  # where the workers see caesar-rest's folders (its --slurm_datadir / --slurm_jobdir), as its Slurm manager
+            inputfile = _on_cluster(inputfile, self.app_datadir, self.cluster_datadir)
+            job_outdir = _on_cluster(job_outdir, self.app_jobdir, self.cluster_jobdir)
+        except ValueError as exc:
+            logger.error("caesar-rest job %s: %s", job_name, exc)
             return None
         cores = int((job_run_opts or {}).get("ncores", 1) or 1)
         cores = max(1, min(cores, int(self.max_cores or cores)))
@@ -269,6 +277,16 @@ def install_as_slurm_manager() -> None:
     module = types.ModuleType("caesar_rest.slurm_client", "caesar-rest's Slurm client, replaced: jobs run on Prefect")
     vars(module)["SlurmJobManager"] = PrefectJobManager
     sys.modules["caesar_rest.slurm_client"] = module
+
+
+def _on_cluster(path: str, app_dir: str, cluster_dir: str) -> str:
+    """``path`` under caesar-rest's ``app_dir`` as the workers see it, under ``cluster_dir`` (unchanged when either
+    is unset or they are the same); ValueError for a path outside ``app_dir``."""
+    if not app_dir or not cluster_dir or app_dir == cluster_dir:
+        return path
+    if not path.startswith(app_dir):
+        raise ValueError(f"{path} is not under caesar-rest's folder {app_dir}")
+    return cluster_dir + path[len(app_dir) :]
 
 
 def _is_uuid(text: str) -> bool:

@@ -39,9 +39,10 @@ def test_run_app_and_run_jobmonitor_run_a_job_on_prefect(
     from werkzeug.serving import make_server
 
     data, jobs = tmp_path / "data", tmp_path / "jobs"
-    monkeypatch.setattr(
-        sys, "argv", ["run_app.py", "--job_scheduler", "slurm", "--datadir", str(data), "--jobdir", str(jobs)]
-    )
+    args = ["--job_scheduler", "slurm", "--datadir", str(data), "--jobdir", str(jobs)]
+    # the workers see caesar-rest's folders where caesar-rest does (one machine): its "Slurm mounts" are these
+    args += ["--slurm_datadir", str(data), "--slurm_jobdir", str(jobs)]
+    monkeypatch.setattr(sys, "argv", ["run_app.py", *args])
     namespace = runpy.run_path(str(SOURCE / "apps" / "run_app.py"), run_name="run_app")  # as uwsgi loads it
     import caesar_rest
 

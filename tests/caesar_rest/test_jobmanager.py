@@ -117,3 +117,20 @@ def test_only_caesar_jobs_are_taken(image: str, args: str, app: str) -> None:
     manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
     job = manager.create_job(image=image, job_args=args, inputfile="/d/a.fits", job_name="j", job_outdir="/o")
     assert (job is not None) == (app == "caesar")  # caesar-rest: HTTP 500 "Job failed to be submitted!"
+
+
+def test_paths_move_to_where_the_workers_see_caesar_rests_folders() -> None:
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    manager.app_datadir, manager.cluster_datadir = "/opt/caesar-rest/data", "/mnt/storage/data"
+    manager.app_jobdir, manager.cluster_jobdir = "/opt/caesar-rest/jobs", "/mnt/storage/jobs"
+    job = manager.create_job(
+        image="caesar.sif", job_args="--seedthr=5", inputfile="/opt/caesar-rest/data/anonymous/a.fits",
+        job_name="j", job_outdir="/opt/caesar-rest/jobs/anonymous/job_j",
+    )  # fmt: skip
+    assert job is not None
+    assert job["parameters"]["image"] == "/mnt/storage/data/anonymous/a.fits"
+    assert job["parameters"]["output_dir"] == "/mnt/storage/jobs/anonymous/job_j"
+    outside = manager.create_job(
+        image="caesar.sif", job_args="", inputfile="/tmp/a.fits", job_name="k", job_outdir="/o"
+    )
+    assert outside is None, "a file outside caesar-rest's data folder cannot be found by the workers"
