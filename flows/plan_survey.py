@@ -19,7 +19,6 @@ from flows.plan import run_planned
 from flows.process import JobResources
 from flows.settings import FlowSettings
 from flows.survey import SurveySelection
-from planner.planning import JobSpec
 
 #: A survey's default request: up to 8 cores for its Dask cluster, two hours.
 SURVEY_RESOURCES = JobResources(cores_min=1, cores_max=8, memory_gib_min=2, memory_gib_max=16, duration_minutes=120)
@@ -37,17 +36,8 @@ def plan_survey(
     images = selection.resolve()
     if not images:
         raise ValueError(f"the selection matched no image: {selection.model_dump(exclude_none=True)}")
-    job = JobSpec(
-        name=f"survey of {len(images)} image(s)",
-        inputs=tuple(images),
-        flow="survey-reprocess",
-        cores_min=resources.cores_min,
-        cores_max=resources.cores_max,
-        memory_gib_min=resources.memory_gib_min,
-        memory_gib_max=resources.memory_gib_max,
-        duration_minutes=resources.duration_minutes,
-        output_dir=output_dir,
-        options=dict(options or {}),
+    job = resources.job(
+        f"survey of {len(images)} image(s)", tuple(images), output_dir, dict(options or {}), flow="survey-reprocess"
     )
     decision, outcome = run_planned(FlowSettings().broker_url, job, "survey-reprocess")
     summary: dict[str, Any] = json.loads(Path(output_dir, "survey-summary.json").read_text())

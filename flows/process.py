@@ -40,6 +40,23 @@ class JobResources(BaseModel):
     memory_gib_max: int = Field(default=2, ge=1, description="Maximum memory, GiB")
     duration_minutes: int = Field(default=10, ge=1, description="Expected run time, minutes")
 
+    def job(
+        self, name: str, inputs: tuple[str, ...], output_dir: str, options: dict[str, Any], flow: str = "extract-image"
+    ) -> JobSpec:
+        """The broker job of ``flow`` over ``inputs`` asking for these resources."""
+        return JobSpec(
+            name=name,
+            inputs=inputs,
+            flow=flow,
+            cores_min=self.cores_min,
+            cores_max=self.cores_max,
+            memory_gib_min=self.memory_gib_min,
+            memory_gib_max=self.memory_gib_max,
+            duration_minutes=self.duration_minutes,
+            output_dir=output_dir,
+            options=options,
+        )
+
 
 #: process-image's extraction defaults: tiled, and fitted (the classifier reads the components).
 DEFAULT_PARAMS = ExtractionParams(tile_size=512, fitsources=True)
@@ -58,17 +75,7 @@ def process_image(
     params = over_defaults(params, DEFAULT_PARAMS)
     job_options: dict[str, Any] = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
     job_options.update(options or {})
-    job = JobSpec(
-        name=f"process-image {Path(image).name}",
-        inputs=(image,),
-        cores_min=resources.cores_min,
-        cores_max=resources.cores_max,
-        memory_gib_min=resources.memory_gib_min,
-        memory_gib_max=resources.memory_gib_max,
-        duration_minutes=resources.duration_minutes,
-        output_dir=output_dir,
-        options=job_options,
-    )
+    job = resources.job(f"process-image {Path(image).name}", (image,), output_dir, job_options)
     decision, outcome = run_planned(FlowSettings().broker_url, job, "extraction")
     summary: dict[str, Any] = json.loads(Path(output_dir, "summary.json").read_text())
     summary["work_pool"] = decision.work_pool
