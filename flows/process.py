@@ -27,9 +27,6 @@ from science.extract.params import ExtractionParams
 from science.io.catalogue import read_island_catalogue
 from science.io.fits import image_base_name
 
-# Extraction parameters the broker's caesar-job options carry (caesar-rest option names).
-CAESAR_NAMES = frozenset({"seedthr", "mergethr", "npixmin", "bkgbox", "bkggrid", "fitsources"})
-
 
 class JobResources(BaseModel):
     """What the job needs (minimum) and can use (maximum); the broker offers within these."""
@@ -58,6 +55,13 @@ class JobResources(BaseModel):
         )
 
 
+def changed_fields(params: ExtractionParams) -> dict[str, Any]:
+    """The settings of ``params`` that differ from the extraction's defaults, as the broker's job options (the
+    extraction's field names, JSON values): what the extraction on the chosen pool must apply."""
+    values, defaults = params.model_dump(mode="json"), ExtractionParams().model_dump(mode="json")
+    return {name: value for name, value in values.items() if value is not None and value != defaults.get(name)}
+
+
 #: process-image's extraction defaults: tiled, and fitted (the classifier reads the components).
 DEFAULT_PARAMS = ExtractionParams(tile_size=512, fitsources=True)
 
@@ -73,7 +77,7 @@ def process_image(
     """Plan where to run, extract the image there, and return the catalogue summary (``params`` a caller
     gives in part go over the flow's defaults; caesar-rest ``options`` go over both)."""
     params = over_defaults(params, DEFAULT_PARAMS)
-    job_options: dict[str, Any] = {k: v for k, v in params.model_dump().items() if k in CAESAR_NAMES and v is not None}
+    job_options = changed_fields(params)
     job_options.update(options or {})
     job = resources.job(f"process-image {Path(image).name}", (image,), output_dir, job_options)
     decision, outcome = run_planned(FlowSettings().broker_url, job, "extraction")

@@ -33,7 +33,9 @@ def app_schemas() -> dict[str, Any]:
     return apps
 
 
-# Options of ours, not caesar's: where the job writes its products.
+# Options of ours, not caesar's: where the job writes its products. The extraction's own field names
+# (:data:`EXTRACTION_FIELDS`: ``tile_size``, ``fit_maxcomponents``…) are accepted too: the flows pass settings
+# under those, and the extraction's validation checks their values.
 OWN_OPTIONS = frozenset({"output_dir"})
 
 
@@ -82,7 +84,7 @@ def check_options(app: str, options: dict[str, Any]) -> list[OptionProblem]:
         ]
     describe: dict[str, Any] = apps[app]["describe"]
     problems: list[OptionProblem] = []
-    for name in sorted(set(options) - set(describe) - OWN_OPTIONS):
+    for name in sorted(set(options) - set(describe) - OWN_OPTIONS - EXTRACTION_FIELDS):
         problems.append(
             OptionProblem(
                 "urn:invalid-value",

@@ -24,7 +24,8 @@ def test_process_image_plans_extracts_and_publishes_artifacts(
 ) -> None:
     image, _ = simulate_image(shape=(512, 512), n_sources=40, seed=7)
     path = write_image(tmp_path / "job.fits", image)
-    parameters = {"image": str(path), "output_dir": str(tmp_path / "out")}
+    settings = {"rejectartefacts": True, "extendedsearch": False, "fit_maxcomponents": 2}  # not defaults
+    parameters = {"image": str(path), "output_dir": str(tmp_path / "out"), "params": settings}
     flow_run_id = asyncio.run(submit_run("process-image/cirasa-local", parameters))
     outcome = asyncio.run(wait_for_run(flow_run_id, timeout_s=240))
     assert outcome.state == "COMPLETED", f"{outcome.state}: {outcome.message} (logs in {stack.log_dir})"
@@ -46,3 +47,9 @@ def test_process_image_plans_extracts_and_publishes_artifacts(
         assert keys <= {a["key"] for a in published}
         overlay = next(a for a in published if a["key"] == "extraction-overlay")
         assert "data:image/png;base64," in overlay["data"]
+        # what the form set reaches the extraction the broker started on the chosen pool
+        runs = client.post("/flow_runs/filter", json={"flow_runs": {"tags": {"all_": ["extraction"]}}}).json()
+        extraction = [r for r in runs if r["parameters"].get("output_dir") == str(tmp_path / "out")]
+        assert len(extraction) == 1
+        assert settings.items() <= extraction[0]["parameters"]["params"].items()
+        assert extraction[0]["parameters"]["params"]["fitsources"] is True  # process-image's own default

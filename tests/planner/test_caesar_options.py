@@ -13,6 +13,7 @@ from planner.wire.caesar import (
     MAP_OPTIONS,
     RUN_OPTIONS,
     app_schemas,
+    check_options,
     extraction_params,
     map_options,
     unapplied_options,
@@ -134,3 +135,9 @@ def test_option_values_are_typed_as_caesar_rest_types_them() -> None:
     # from caesar's command line, a form or XML every value is a string; Prefect checks the flow's types
     params = extraction_params({"seedthr": "8.0", "fit-maxcomponents": "3", "fitsources": "true", "npixmin": "x"})
     assert params == {"seedthr": 8.0, "fit_maxcomponents": 3, "fitsources": True, "npixmin": "x"}
+
+
+def test_the_extractions_own_field_names_are_accepted_beside_caesar_rests() -> None:
+    # the flows pass their settings under the extraction's names (process-image's typed form)
+    assert check_options("caesar", {"tile_size": 512, "fit_maxcomponents": 2, "rejectartefacts": True}) == []
+    assert [p.values["option"] for p in check_options("caesar", {"tile_sizes": 512})] == ["tile_sizes"]
