@@ -238,8 +238,9 @@ def extraction_params(options: dict[str, Any]) -> dict[str, Any]:
 
     ``fit-maxnbeams: 10`` → ``fit_maxnbeams: 10``; ``no-extendedsearch: true`` → ``extendedsearch: false``;
     a flag given bare (``None``) is on; values are typed as caesar-rest's schema types them (``"8.0"`` → 8.0).
-    Options about other things (outputs, MPI, saving maps) are left out, but for caesar's own tiling: ``tilesplit`` with ``tilesize: N`` (pixels) tiles this engine's run in
-    ``N``-pixel tiles (``tile_size``, unless given), with its own overlaps (caesar's ``tilestep`` is not needed).
+    Options about other things (outputs, MPI, saving maps) are left out, but for caesar's own tiling:
+    ``tilesplit`` with ``tilesize: N`` (pixels) tiles this engine's run in ``N``-pixel tiles (``tile_size``,
+    unless given), with its own overlaps (caesar's ``tilestep`` is not needed).
     """
     out: dict[str, Any] = {}
     flat = {str(key).lstrip("-").replace("-", "_"): value for key, value in options.items()}
