@@ -147,8 +147,8 @@ class PrefectJobManager:
         job_outdir: str = "",
         job_run_opts: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
-        """The flow run to create for a caesar-rest job (``image``, caesar's container, is not needed here);
-        None when the command line cannot be read (caesar-rest: HTTP 500)."""
+        """The flow run to create for a caesar-rest job (``image``, the app's job image, tells which app it is);
+        None for another app's job, or a command line or folders that cannot be used (caesar-rest: HTTP 500)."""
         try:
             options = caesar_options(job_args)
         except ValueError as exc:
