@@ -54,7 +54,7 @@ def test_process_image_from_the_ui_form(
     # what is submitted is what was typed (the form is rebuilt from the schema while it loads)
     expect(image_box).to_have_value(str(path))
     expect(page.get_by_role("textbox", name="output_dir", exact=True)).to_have_value(str(tmp_path / "ui-out"))
-    page.get_by_role("button", name="Submit").click()
+    _submit(page)
 
     # The run the form created, found through the API by its output directory: the UI's toast says so too, but a
     # toast is transient, and a run name read from the form before Submit may not be the run's (the form is rebuilt
@@ -73,6 +73,27 @@ def test_process_image_from_the_ui_form(
     panel = page.get_by_role("tabpanel", name="Artifact")
     expect(panel.get_by_text("chosen", exact=True)).to_be_visible()
     assert (tmp_path / "ui-out" / "catalog-ui.dat").exists()
+    query = {"deployments": {"id": {"any_": [deployment_id]}}}
+    runs = httpx.post(f"{stack.prefect_api_url}/flow_runs/filter", json=query).json()
+    assert [r["id"] for r in runs if r["parameters"].get("output_dir") == str(tmp_path / "ui-out")] == [run_id]
+
+
+def _submit(page: Page, attempts: int = 3) -> None:
+    """Click Submit until the form is gone, as a person clicks again when nothing happens: a click that lands
+    while the form re-renders is lost (seen: the form still there, filled and valid, 120 s on). A click that did
+    submit moves the page on, so no second run is made."""
+    page.wait_for_load_state("networkidle")
+    submit = page.get_by_role("button", name="Submit")
+    for attempt in range(attempts):
+        submit.click()
+        if attempt:
+            print(f"Submit clicked again (attempt {attempt + 1})")
+        try:
+            expect(submit).to_be_hidden(timeout=15_000)  # the form is gone: the page moved on
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
 
 
 def _created_run(
