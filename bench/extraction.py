@@ -6,15 +6,19 @@ start, imports, FITS read, background, detection, fitting, catalogue write), bes
 times taken in interleaved rounds (one run of every configuration per round, so the ratios compare runs
 under the same machine load; Aegean runs once), and scores its catalogue against the truth: completeness at S/N ≥ 5 and ≥ 7 (real sources only),
 reliability (detections matched to a real source within 3 px / all detections), and integrated and peak
-flux ratios at S/N > 10. This engine runs compact-source extraction with fitting and artefact rejection
-(``extendedsearch`` off: the peers find compact sources only); ``cirasa_with_extended`` adds caesar's
-extended-source search (caesar-rest's default) for its cost, ``cirasa_skipoutliers`` caesar's
-``bkgskipoutliers`` (the maps estimated again without the sources found on the first ones),
-``cirasa_clipped`` that with caesar's ``ClippedMedian`` box estimator (3σ-clipped median and standard
-deviation, the kind of estimator Aegean's BANE uses). Each finder's *noise scale* (its rms map
-over the simulation's true noise) says where its 5σ seed sits in true σ, and ``cirasa_at_aegean_noise``
-reruns this engine at Aegean's effective threshold for a like-for-like completeness, ``cirasa_on_aegean_maps``
-on Aegean's own background and noise maps (what is left is the detection and fitting). ``vs_aegean_snr5``
+flux ratios at S/N > 10. This engine runs as :data:`CIRASA` says: compact-source extraction with fitting
+and artefact rejection (``extendedsearch`` off: the peers find compact sources only), seeds at interpolated
+peaks (``seedpeakinterp``) and the noise maps corrected for the sources in their boxes
+(``bkgislandcorrection``). The :data:`VARIANTS` beside it: ``cirasa_caesar_detection`` detects as caesar
+does (pixel seeds on caesar's maps, its second pass on), ``cirasa_with_2ndpass`` keeps caesar's second
+pass, ``cirasa_with_extended`` adds caesar's extended-source search (caesar-rest's default) for its cost,
+``cirasa_skipoutliers`` caesar's ``bkgskipoutliers`` instead of the correction (the maps estimated again
+without the sources found on the first ones), ``cirasa_clipped`` that with caesar's ``ClippedMedian`` box
+estimator (3σ-clipped median and standard deviation, the kind of estimator Aegean's BANE uses). Each
+finder's *noise scale* (its rms map over the simulation's true noise) says where its 5σ seed sits in true
+σ, and ``cirasa_at_aegean_noise`` reruns this engine at Aegean's effective threshold for a like-for-like
+completeness, ``cirasa_on_aegean_maps`` on Aegean's own background and noise maps (what is left is the
+detection and fitting). ``vs_aegean_snr5``
 counts the S/N ≥ 5 sources only one of this engine's row and Aegean finds, with the exact sign test of
 that split (a completeness difference of a few sources on one image can be luck). It also runs a
 16384² float32 mosaic tiled, tiles one after another, and records the child's peak RSS. Results go to ``bench/results/extraction.json`` with :func:`bench.machine.machine_info`.
@@ -58,49 +62,53 @@ SIM = {
 }
 
 
+#: This engine as the benchmarks run it (the peers find compact sources only, so ``extendedsearch`` is off):
+#: Gaussian fits, sidelobe artefacts marked, seeds at interpolated peaks and noise maps corrected for the
+#: sources in their boxes in one estimate (caesar's ``bkg2ndpass`` off: ``cirasa_with_2ndpass`` measures it).
+CIRASA: dict[str, Any] = {
+    "fitsources": True,
+    "rejectartefacts": True,
+    "extendedsearch": False,
+    "seedpeakinterp": True,
+    "bkgislandcorrection": True,
+    "bkg2ndpass": False,
+}
+#: The variants timed beside it: result key → the settings that differ from :data:`CIRASA`.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "cirasa_caesar_detection": {"seedpeakinterp": False, "bkgislandcorrection": False, "bkg2ndpass": True},
+    "cirasa_with_2ndpass": {"bkg2ndpass": True},
+    "cirasa_with_extended": {"extendedsearch": True},
+    "cirasa_skipoutliers": {"bkgislandcorrection": False, "bkgskipoutliers": True, "bkg2ndpass": True},
+    "cirasa_clipped": {
+        "bkgislandcorrection": False,
+        "bkgskipoutliers": True,
+        "bkg2ndpass": True,
+        "bkgestimator": "ClippedMedian",
+    },
+}
+
+
 # --------------------------------------------------------------------------- workers (one process each)
-def cirasa_params(
-    seedthr: float = 5.0,
-    extended: bool = False,
-    skip_outliers: bool = False,
-    estimator: str = "Median",
-    box_beams: float = 20.0,
-    reject_artefacts: bool = True,
-) -> Any:
-    """The extraction settings :func:`run_cirasa` runs with (its arguments of the same names)."""
+def cirasa_params(**changes: Any) -> Any:
+    """The extraction settings of :data:`CIRASA` with ``changes``."""
     from science.extract.params import ExtractionParams
 
-    return ExtractionParams(
-        seedthr=seedthr,
-        fitsources=True,
-        rejectartefacts=reject_artefacts,
-        extendedsearch=extended,
-        bkgskipoutliers=skip_outliers,
-        bkgestimator=estimator,
-        bkgbox=box_beams,
-    )
+    return ExtractionParams(**{**CIRASA, **changes})
 
 
-def run_cirasa(
-    image: Path,
-    out: Path,
-    seedthr: float = 5.0,
-    extended: bool = False,
-    skip_outliers: bool = False,
-    estimator: str = "Median",
-    box_beams: float = 20.0,
-    maps_from: Path | None = None,
-    reject_artefacts: bool = True,
-) -> None:
-    """Compact sources (as the peers find), or with caesar's extended-source search as well, or with the noise
-    estimated again without the sources (caesar ``bkgskipoutliers``), by caesar's ``bkgestimator`` in boxes of
-    ``box_beams`` beams (``bkgbox``), or on Aegean's background and noise maps saved in ``maps_from``; artefact
-    flags unless ``reject_artefacts`` is False."""
+def worker_flags(changes: dict[str, Any]) -> tuple[str, ...]:
+    """The ``worker cirasa`` flags giving ``changes`` (``--set NAME=JSON``)."""
+    return tuple(flag for name, value in changes.items() for flag in ("--set", f"{name}={json.dumps(value)}"))
+
+
+def run_cirasa(image: Path, out: Path, changes: dict[str, Any] | None = None, maps_from: Path | None = None) -> None:
+    """This engine with :data:`CIRASA` and ``changes``, on its own maps or on Aegean's background and noise
+    maps saved in ``maps_from``."""
     from science.extract.extractor import extract_file
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    params = cirasa_params(seedthr, extended, skip_outliers, estimator, box_beams, reject_artefacts)
+    params = cirasa_params(**(changes or {}))
     if maps_from is None:
         table = extract_file(image, params)
     else:
@@ -114,13 +122,12 @@ def run_cirasa(
 
 
 def run_mosaic(image: Path, out: Path, tile_size: int) -> None:
-    """Tiled extraction of a large mosaic, tiles one after another; prints the peak RSS (bytes)."""
-    from science.extract.params import ExtractionParams
+    """Tiled extraction of a large mosaic (:data:`CIRASA`), tiles one after another; prints the peak RSS (bytes)."""
     from science.extract.tiling import extract_tile, merge_tiles, plan_file_tiles
     from science.io.catalogue import write_catalogue_products
     from science.io.fits import image_base_name
 
-    params = ExtractionParams(fitsources=True, rejectartefacts=True, extendedsearch=False, tile_size=tile_size)
+    params = cirasa_params(tile_size=tile_size)
     tables = [extract_tile(str(image), tile, params) for tile in plan_file_tiles(image, params)]
     table = merge_tiles(tables)
     write_catalogue_products(table, out, image_base_name(image))
@@ -183,22 +190,20 @@ def bench_finder(
     return bench_finders([(label or finder, finder, extra, runs)], image, work, truth)[label or finder]
 
 
-def noise_scale(
-    finder: str, out: Path, image: Path, truth: Any, skip_outliers: bool = False, estimator: str = "Median"
-) -> float | None:
+def noise_scale(finder: str, out: Path, image: Path, truth: Any, changes: dict[str, Any] | None = None) -> float | None:
     """Median of the finder's noise map over the true noise (``> 1``: its nσ threshold is above nσ true).
 
     The simulation's rms grows linearly along x (``rms_jy · (1 + rms_gradient · x / (nx − 1))``); peers
-    save every 64th pixel of their own rms map, this engine's map is recomputed here (untimed).
+    save every 64th pixel of their own rms map, this engine's map (:data:`CIRASA` with ``changes``) is
+    recomputed here (untimed).
     """
     path = out / f"{finder}_rms.npy"
     if finder == "cirasa":
-        from science.extract.params import ExtractionParams
         from science.extract.pipeline import background_maps
         from science.io.fits import load_image
 
         img = load_image(image)
-        params = ExtractionParams(bkgskipoutliers=skip_outliers, bkgestimator=estimator)
+        params = cirasa_params(**(changes or {}))
         rms = background_maps(img.data, params, img.beam.size_pixels(img.pixscale_arcsec)).rms
         sample = np.asarray(rms[::RMS_STEP, ::RMS_STEP], np.float64)
     elif path.exists():
@@ -219,7 +224,8 @@ def at_matched_noise(image: Path, work: Path, truth: Any, results: dict[str, Any
     if not (mine and theirs):
         return {}
     seed = round(5.0 * theirs / mine, 3)
-    result = bench_finder("cirasa", image, work, 1, truth, ("--seedthr", str(seed)), label=f"cirasa-at-{peer}")
+    flags = worker_flags({"seedthr": seed})
+    result = bench_finder("cirasa", image, work, 1, truth, flags, label=f"cirasa-at-{peer}")
     return {"seedthr": seed, "seed_true_sigma": round(5.0 * theirs, 3), **result}
 
 
@@ -281,11 +287,7 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
         real = truth[truth["class"] != "spurious"]
         entries: list[Entry] = [(f, f, (), 1 if f == "aegean" else runs) for f in finders]
         if "cirasa" in finders:
-            entries += [
-                ("cirasa_with_extended", "cirasa", ("--extended",), runs),
-                ("cirasa_skipoutliers", "cirasa", ("--skipoutliers",), runs),
-                ("cirasa_clipped", "cirasa", ("--skipoutliers", "--clipped"), runs),
-            ]
+            entries += [(key, "cirasa", worker_flags(changes), runs) for key, changes in VARIANTS.items()]
         results = bench_finders(entries, path, work, truth)
         for finder in finders:
             result = results[finder]
@@ -293,18 +295,18 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
                 result["noise_scale"] = noise_scale(finder, work / finder, path, truth)
                 if result["noise_scale"]:
                     result["seed_true_sigma"] = round(5.0 * result["noise_scale"], 3)
-        for key, estimator in (("cirasa_skipoutliers", "Median"), ("cirasa_clipped", "ClippedMedian")):
+        for key, changes in VARIANTS.items():
             if key in results and "error" not in results[key]:
-                results[key]["noise_scale"] = noise_scale(
-                    "cirasa", work / key, path, truth, skip_outliers=True, estimator=estimator
-                )
+                results[key]["settings"] = changes
+                if changes.keys() & {"bkgislandcorrection", "bkgskipoutliers", "bkgestimator", "bkg2ndpass"}:
+                    results[key]["noise_scale"] = noise_scale("cirasa", work / key, path, truth, changes)
         if "cirasa" in results and "aegean" in results:
             results["cirasa_at_aegean_noise"] = at_matched_noise(path, work, truth, results, "aegean")
             if "error" not in results["aegean"]:
                 extra = ("--maps-from", str(work / "aegean"))
                 label = "cirasa_on_aegean_maps"
                 results[label] = bench_finder("cirasa", path, work, 1, truth, extra, label=label)
-                dirs = {key: key for key in ("cirasa", "cirasa_skipoutliers", "cirasa_clipped", label)}
+                dirs = {key: key for key in ("cirasa", *VARIANTS, label)}
                 dirs["cirasa_at_aegean_noise"] = "cirasa-at-aegean"
                 for key, folder in dirs.items():
                     if "error" not in results.get(key, {"error": 1}) and (work / folder).exists():
@@ -322,6 +324,7 @@ def main(runs: int = 5, finders: tuple[str, ...] = FINDERS, mosaic_tile: int = 2
             "match_radius_pix": MATCH_RADIUS_PIX,
         },
         "runs": runs,
+        "cirasa_settings": CIRASA,
         "results": results,
         "mosaic": mosaic,
     }
@@ -337,10 +340,9 @@ def _cli(argv: list[str]) -> None:
     worker.add_argument("finder", choices=FINDERS)
     worker.add_argument("image", type=Path)
     worker.add_argument("out", type=Path)
-    worker.add_argument("--seedthr", type=float, default=5.0, help="cirasa only: seed threshold in its own σ")
-    worker.add_argument("--extended", action="store_true", help="cirasa only: add the extended-source search")
-    worker.add_argument("--skipoutliers", action="store_true", help="cirasa only: caesar bkgskipoutliers")
-    worker.add_argument("--clipped", action="store_true", help="cirasa only: caesar bkgestimator ClippedMedian")
+    worker.add_argument(
+        "--set", action="append", default=[], metavar="NAME=JSON", help="cirasa only: a setting changed from CIRASA"
+    )
     worker.add_argument("--maps-from", type=Path, help="cirasa only: use Aegean's maps saved in this folder")
     mosaic = sub.add_parser("mosaic")
     mosaic.add_argument("image", type=Path)
@@ -353,16 +355,8 @@ def _cli(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "worker":
         if args.finder == "cirasa":
-            estimator = "ClippedMedian" if args.clipped else "Median"
-            run_cirasa(
-                args.image,
-                args.out,
-                args.seedthr,
-                args.extended,
-                args.skipoutliers,
-                estimator,
-                maps_from=args.maps_from,
-            )
+            changes = {name: json.loads(value) for name, value in (item.split("=", 1) for item in args.set)}
+            run_cirasa(args.image, args.out, changes, maps_from=args.maps_from)
         else:
             WORKERS[args.finder](args.image, args.out)
     elif args.cmd == "mosaic":

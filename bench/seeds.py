@@ -1,19 +1,20 @@
-"""Completeness at S/N ≥ 5 over several simulated images: this engine's background options vs Aegean.
+"""Completeness at S/N ≥ 5 over several simulated images: this engine's detection options vs Aegean.
 
 One image decides a completeness difference of a few sources by luck (which S/N 5.0–5.2 sources a noise
 map lifts over the threshold). ``python -m bench.seeds`` simulates the extraction benchmark's image with
 several random seeds (same settings as :data:`bench.extraction.SIM`), runs Aegean and this engine in
-several caesar background configurations on each (and on Aegean's own background and noise maps, which
+several configurations on each (and on Aegean's own background and noise maps, which
 leaves the detection and fitting to compare), and pools the paired comparison: the S/N ≥ 5 sources
 only one of the two finds, summed over the images, with the exact two-sided sign test. Nothing is timed
 (:mod:`bench.extraction` times the finders). Results go to ``bench/results/extraction_seeds.json``.
 
 The seeds come in two groups: ``SELECTION`` (42-46), on which settings were compared and chosen (the
-artefact flags' axis-ratio limit; ``cirasa_clipped_bkgbox30``, 30-beam boxes, looked better there), and
+artefact flags' axis-ratio limit; the islands grown by a pixel in ``bkgislandcorrection``'s source counts,
+chosen on 42; a 30-beam ClippedMedian box looked better there and did not hold up on the others), and
 ``VALIDATION`` (47-51), images seen only after those choices. Each group is pooled on its own as well as
-all together, so a setting picked for one group's luck shows on the other (the 30-beam box did not hold up).
-``cirasa_no_artefact_flags`` is ``cirasa_clipped`` with the artefact rejection off, as Aegean has none:
-what detection alone finds, at the reliability that costs.
+all together, so a setting picked for one group's luck shows on the other. ``cirasa_no_artefact_flags``
+is ``cirasa`` with the artefact rejection off, as Aegean has none: what detection alone finds, at the
+reliability that costs. ``cirasa_caesar_detection`` detects as caesar does (pixel seeds on caesar's maps).
 
 Each split also says why the other finder missed a source (``why``, :func:`bench.scoring.split_causes`):
 ``below_seed`` when its peak is under the other's seed threshold on the other's noise map but over it on the
@@ -39,33 +40,29 @@ RESULTS = Path(__file__).parent / "results" / "extraction_seeds.json"
 SELECTION = (42, 43, 44, 45, 46)
 VALIDATION = (47, 48, 49, 50, 51)
 SEEDS = SELECTION + VALIDATION
-#: This engine's configurations: result key → the settings that differ from caesar-rest's defaults.
+#: This engine's configurations: result key → the settings that differ from :data:`bench.extraction.CIRASA`.
 CONFIGS: dict[str, dict[str, Any]] = {
     "cirasa": {},
-    "cirasa_skipoutliers": {"bkgskipoutliers": True},
-    "cirasa_clipped": {"bkgskipoutliers": True, "bkgestimator": "ClippedMedian"},
-    "cirasa_clipped_bkgbox30": {"bkgskipoutliers": True, "bkgestimator": "ClippedMedian", "bkgbox": 30.0},
-    "cirasa_no_artefact_flags": {"bkgskipoutliers": True, "bkgestimator": "ClippedMedian", "rejectartefacts": False},
+    "cirasa_caesar_detection": {"seedpeakinterp": False, "bkgislandcorrection": False, "bkg2ndpass": True},
+    "cirasa_with_2ndpass": {"bkg2ndpass": True},
+    "cirasa_skipoutliers": {"bkgislandcorrection": False, "bkgskipoutliers": True, "bkg2ndpass": True},
+    "cirasa_clipped": {
+        "bkgislandcorrection": False,
+        "bkgskipoutliers": True,
+        "bkg2ndpass": True,
+        "bkgestimator": "ClippedMedian",
+    },
+    "cirasa_no_artefact_flags": {"rejectartefacts": False},
     "cirasa_on_aegean_maps": {"maps": "Aegean's (BANE)"},  # only the detection and fitting differ from Aegean's
 }
 ON_AEGEAN_MAPS = "cirasa_on_aegean_maps"
-
-
-def _settings(key: str) -> dict[str, Any]:
-    settings = CONFIGS[key]
-    return {
-        "skip_outliers": settings.get("bkgskipoutliers", False),
-        "estimator": settings.get("bkgestimator", "Median"),
-        "box_beams": settings.get("bkgbox", 20.0),
-        "reject_artefacts": settings.get("rejectartefacts", True),
-    }
 
 
 def _run(key: str, image: Path, out: Path, aegean: Path) -> None:
     if key == ON_AEGEAN_MAPS:
         run_cirasa(image, out, maps_from=aegean)
     else:
-        run_cirasa(image, out, **_settings(key))
+        run_cirasa(image, out, CONFIGS[key])
 
 
 def _maps(key: str, data: Any, beam_pixels: float, aegean_maps: tuple[Any, Any]) -> tuple[Any, Any]:
@@ -74,7 +71,7 @@ def _maps(key: str, data: Any, beam_pixels: float, aegean_maps: tuple[Any, Any])
 
     if key == ON_AEGEAN_MAPS:
         return aegean_maps
-    maps = background_maps(data, cirasa_params(**_settings(key)), beam_pixels)
+    maps = background_maps(data, cirasa_params(**CONFIGS[key]), beam_pixels)
     return maps.level, maps.rms
 
 

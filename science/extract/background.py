@@ -31,7 +31,7 @@ from science.extract.boxgrid import aligned_grid
 from science.extract.boxmask import MAD_TO_SIGMA, fill_for_mad, fill_spread, masked_for_median
 from science.extract.boxstats import aligned_box_stats
 from science.extract.estimators import BkgEstimator, box_level_rms, estimator_grid
-from science.extract.gridmaps import bilinear, box_centres, by_rows, fill_bad
+from science.extract.gridmaps import BoxGrid, bilinear, box_centres, by_rows, fill_bad
 
 __all__ = ["MAD_TO_SIGMA", "BackgroundEstimator", "BackgroundMaps"]
 
@@ -42,10 +42,12 @@ F32 = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, eq=False)
 class BackgroundMaps:
-    """Per-pixel background level and noise (rms), Jy/beam, float32, same shape as the image."""
+    """Per-pixel background level and noise (rms), Jy/beam, float32, same shape as the image; ``grid``: the
+    boxes they were interpolated from (None for global maps or maps from elsewhere)."""
 
     level: F32
     rms: F32
+    grid: BoxGrid | None = None
 
     def significance(self, data: F32, threads: int | None = None) -> F32:
         """``Z = (I − B) / σ``, 0 where the pixel is blank or ``σ ≤ 0`` (caesar convention).
@@ -158,6 +160,35 @@ class BackgroundEstimator:
         """Distance between box centres, ``round(grid × box)``, at least 1."""
         return max(1, round(self.grid * box))
 
+    def box_grid(
+        self,
+        shape: tuple[int, ...],
+        beam_size_pixels: float,
+        *,
+        origin: tuple[int, int] = (0, 0),
+        full_shape: tuple[int, int] | None = None,
+        warn: bool = False,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int] | None:
+        """Box centres along y and x in data of ``shape`` (a tile at ``origin`` of ``full_shape``) and the box
+        side; None when the maps are global (not ``local``, a box as large as the image, or a tile smaller
+        than a box, logged with ``warn``)."""
+        full = full_shape or shape
+        box = self.box_pixels(beam_size_pixels)
+        if not self.local or box >= full[0] or box >= full[1]:
+            return None
+        step = self.step_pixels(box)
+        half = box // 2
+        centres = []
+        for axis in (0, 1):
+            c = box_centres(full[axis], box, step) - origin[axis]
+            c = c[(c - half >= 0) & (c - half + box <= shape[axis])]
+            if c.size == 0:
+                if warn:
+                    logger.warning("tile of shape %s smaller than the %d px background box: global values", shape, box)
+                return None
+            centres.append(c)
+        return centres[0], centres[1], box
+
     def estimate(
         self,
         data: F32,
@@ -192,21 +223,11 @@ class BackgroundEstimator:
         -------
         BackgroundMaps
         """
-        full = full_shape or data.shape
-        box = self.box_pixels(beam_size_pixels)
-        if not self.local or box >= full[0] or box >= full[1]:
+        grid = self.box_grid(data.shape, beam_size_pixels, origin=origin, full_shape=full_shape, warn=True)
+        if grid is None:
             return self._global(data, exclude)
+        cy, cx, box = grid
         step = self.step_pixels(box)
-        half = box // 2
-        centres = []
-        for axis in (0, 1):
-            c = box_centres(full[axis], box, step) - origin[axis]
-            c = c[(c - half >= 0) & (c - half + box <= data.shape[axis])]
-            if c.size == 0:
-                logger.warning("tile of shape %s smaller than the %d px background box: global values", data.shape, box)
-                return self._global(data, exclude)
-            centres.append(c)
-        cy, cx = centres
         if self.estimator is not BkgEstimator.MEDIAN:
             return self._other_estimate(data, cy, cx, box, exclude)
         ys, xs, masked, invalid = masked_for_median(data, exclude, cy, cx, box)
@@ -233,7 +254,7 @@ class BackgroundEstimator:
             residual if residual is not None and residual.dtype == np.float32 and residual.flags.c_contiguous else None
         )
         rms = bilinear(rms_grid, cy, cx, data.shape, self.threads, out=reuse)
-        return BackgroundMaps(level, rms)
+        return BackgroundMaps(level, rms, BoxGrid(cy, cx, box, level_grid, rms_grid))
 
     def _other_estimate(
         self,
@@ -267,7 +288,8 @@ class BackgroundEstimator:
             else:
                 np.subtract(source, level, out=source)  # the copy is done with: the residual goes in it
                 _, rms_grid = grids(source)
-        return BackgroundMaps(level, bilinear(rms_grid, cy, cx, data.shape, self.threads))
+        rms = bilinear(rms_grid, cy, cx, data.shape, self.threads)
+        return BackgroundMaps(level, rms, BoxGrid(cy, cx, box, level_grid, rms_grid))
 
     def _global(self, data: F32, exclude: npt.NDArray[np.bool_] | None = None) -> BackgroundMaps:
         keep = np.isfinite(data) if exclude is None else np.isfinite(data) & ~exclude

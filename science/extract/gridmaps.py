@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +18,21 @@ from scipy import ndimage
 
 from science.extract.boxgrid import regular_run
 
-__all__ = ["bilinear", "box_centres", "by_rows", "fill_bad", "interp_axis"]
+__all__ = ["BoxGrid", "bilinear", "box_centres", "by_rows", "fill_bad", "interp_axis"]
 
 F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, eq=False)
+class BoxGrid:
+    """The boxes a pair of maps was interpolated from: centres along y and x, side, and each box's level and rms
+    (float64, ``(cy.size, cx.size)``)."""
+
+    cy: npt.NDArray[np.int64]
+    cx: npt.NDArray[np.int64]
+    box: int
+    level: npt.NDArray[np.float64]
+    rms: npt.NDArray[np.float64]
 
 
 def box_centres(n: int, box: int, step: int) -> npt.NDArray[np.int64]:

@@ -1,7 +1,8 @@
 """Compact-source islands: 4-connected pixels with ``Z ≥ merge_thr`` holding a ``Z ≥ seed_thr`` seed.
 
 Equivalent to caesar's flood fill (``BlobFinder::FloodFill``) with ``compactsearchiters = 1``; see
-``docs/caesar-extraction.md`` §4. Nested sources, iterations and fitting are later stages.
+``docs/caesar-extraction.md`` §4. Nested sources, iterations and fitting are later stages. Optionally (not in
+caesar) a local maximum whose peak interpolated between pixels reaches ``seed_thr`` seeds too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scipy import ndimage
 from science.errors import ParameterError
 from science.extract.background import BackgroundMaps
 from science.extract.contour import trace_boundary
+from science.extract.peaks import MAX_PEAK_GAIN, interpolated_peaks
 from science.extract.sources import add_sky_columns, empty_island_table, scan_order
 
 __all__ = [
@@ -95,6 +97,10 @@ class IslandFinder:
         Flood-fill threshold in σ, inclusive (caesar ``mergethr``, 2.6); must not exceed ``seed_thr``.
     min_pixels
         Islands with fewer pixels are dropped (caesar ``npixmin``, 5).
+    interpolate_peaks
+        Also seed at a local maximum whose peak interpolated between pixels (:func:`interpolated_peaks`)
+        reaches ``seed_thr``: the threshold then applies to a source's peak, wherever it falls within its
+        brightest pixel, not to that pixel's value (not in caesar).
 
     Raises
     ------
@@ -102,7 +108,9 @@ class IslandFinder:
         If a threshold is not positive, ``merge_thr > seed_thr`` or ``min_pixels < 1``.
     """
 
-    def __init__(self, *, seed_thr: float = 5.0, merge_thr: float = 2.6, min_pixels: int = 5) -> None:
+    def __init__(
+        self, *, seed_thr: float = 5.0, merge_thr: float = 2.6, min_pixels: int = 5, interpolate_peaks: bool = False
+    ) -> None:
         if not (seed_thr > 0 and merge_thr > 0):
             raise ParameterError(f"seed_thr and merge_thr must be positive, got {seed_thr!r}, {merge_thr!r}")
         if merge_thr > seed_thr:
@@ -112,9 +120,13 @@ class IslandFinder:
         self.seed_thr = float(seed_thr)
         self.merge_thr = float(merge_thr)
         self.min_pixels = int(min_pixels)
+        self.interpolate_peaks = bool(interpolate_peaks)
 
     def __repr__(self) -> str:
-        return f"IslandFinder(seed_thr={self.seed_thr}, merge_thr={self.merge_thr}, min_pixels={self.min_pixels})"
+        return (
+            f"IslandFinder(seed_thr={self.seed_thr}, merge_thr={self.merge_thr}, min_pixels={self.min_pixels}, "
+            f"interpolate_peaks={self.interpolate_peaks})"
+        )
 
     def label(self, z: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
         """Label map of the kept islands (0 = none) and the kept label numbers."""
@@ -145,6 +157,10 @@ class IslandFinder:
         mask = z >= self.merge_thr
         inside = np.flatnonzero(mask)
         z_inside = z.ravel()[inside]
+        seeded = np.flatnonzero(z_inside >= self.seed_thr)  # positions in ``inside``
+        if self.interpolate_peaks:  # before ``reuse`` writes the labels over ``z``
+            near = np.flatnonzero((z_inside < self.seed_thr) & (z_inside >= self.seed_thr / MAX_PEAK_GAIN))
+            seeded = np.concatenate((seeded, near[interpolated_peaks(z, inside[near]) >= self.seed_thr]))
         out = z.view(np.int32) if reuse and z.flags.c_contiguous else np.empty(z.shape, np.int32)
         n = ndimage.label(mask, structure=FOUR_CONNECTIVITY, output=out)
         labels = out
@@ -152,7 +168,7 @@ class IslandFinder:
         if n == 0:
             return labels, inside, flat, np.empty(0, np.int64), z_inside
         npix = np.bincount(flat, minlength=n + 1)
-        seeds = np.bincount(flat[z_inside >= self.seed_thr], minlength=n + 1)
+        seeds = np.bincount(flat[seeded], minlength=n + 1)
         keep = np.nonzero((npix >= self.min_pixels) & (seeds > 0))[0]
         keep = keep[keep > 0]
         return labels, inside, flat, keep.astype(np.int64), z_inside
@@ -315,7 +331,7 @@ class LabelIslands(IslandFinder):
         self, data: npt.NDArray[np.float32], maps: BackgroundMaps, **geometry: Any
     ) -> tuple[Table, list[IslandPixels]]:
         """:meth:`find_islands` with the significance computed on the labelled pixels only."""
-        return self.find_islands(data, SparseSignificance(maps.level, maps.rms, self.inside), **geometry)
+        return self.find_islands(data, SparseSignificance(maps.level, maps.rms, where=self.inside), **geometry)
 
     def _label(self, z: npt.NDArray[np.float32], *, reuse: bool = False) -> Labelled:
         flat = self.labels.ravel()[self.inside]

@@ -9,7 +9,13 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from science.errors import ParameterError
 from science.extract.estimators import BkgEstimator
-from science.extract.params_after import FitOptionParams, OutputParams, ResidualParams, SelectionParams
+from science.extract.params_after import (
+    EngineParams,
+    FitOptionParams,
+    OutputParams,
+    ResidualParams,
+    SelectionParams,
+)
 
 if TYPE_CHECKING:  # the stages are imported by the factory methods: flow processes that only pass
     # parameters around (the survey's driver, the broker's launcher) skip scipy, astropy.wcs and the stages.
@@ -29,7 +35,7 @@ EXTENDED_METHODS = {"WT-THRESH": 1, "SP-HIERCLUST": 2, "ACTIVE-CONTOUR": 3, "SAL
 SMOOTH_FILTERS = {"GAUSSIAN": 1, "GUIDED": 2}
 
 
-class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputParams):
+class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputParams, EngineParams):
     """Compact-source extraction parameters; defaults are caesar-rest's effective (wrapper) defaults.
 
     Unknown keys are rejected (``extra="forbid"``); instances are immutable and hashable.
@@ -126,21 +132,6 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
     fit_peakshifttol: int = Field(
         2, ge=0, description="Distance (px) within which peaks of different kernels match (fit-peakshifttol)."
     )
-    fit_fixunresolved: bool = Field(
-        True,
-        description="Refit components whose size is consistent with the beam as point sources (not in caesar).",
-    )
-    rejectartefacts: bool = Field(
-        False,
-        description="Mark faint detections next to much brighter sources as FAKE (sidelobe artefacts; not in caesar).",
-    )
-    artefact_radiusbeams: float = Field(
-        10.0, gt=0, description="Distance from a bright source, in beams, within which faint detections are artefacts."
-    )
-    artefact_peakratio: float = Field(
-        0.06, gt=0, lt=1, description="A detection is an artefact if its peak is below this fraction of a neighbour's."
-    )
-
     extendedsearch: bool = Field(
         True,
         description="Search extended sources (off: caesar no-extendedsearch). Adds about 0.6 s on a 4096² image.",
@@ -235,6 +226,11 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
             )
         if self.fit_peakmultiplicitythr == 0:
             raise ValueError("fit_peakmultiplicitythr must be -1 (every kernel) or at least 1")
+        if self.bkgislandcorrection and (self.bkgskipoutliers or self.bkgestimator is not BkgEstimator.MEDIAN):
+            raise ValueError(
+                "bkgislandcorrection corrects the Median estimator's boxes for the islands in them: it needs "
+                f"bkgestimator Median (got {self.bkgestimator.value}) and no bkgskipoutliers (which leaves them out)"
+            )
         if (self.bmaj is None) != (self.bmin is None):
             raise ValueError("bmaj and bmin must be given together")
         if self.bmaj is not None and self.bmin is not None and self.bmin > self.bmaj:
@@ -381,7 +377,12 @@ class ExtractionParams(SelectionParams, FitOptionParams, ResidualParams, OutputP
         """The configured :class:`IslandFinder`."""
         from science.extract.islands import IslandFinder
 
-        return IslandFinder(seed_thr=self.seedthr, merge_thr=self.mergethr, min_pixels=self.npixmin)
+        return IslandFinder(
+            seed_thr=self.seedthr,
+            merge_thr=self.mergethr,
+            min_pixels=self.npixmin,
+            interpolate_peaks=self.seedpeakinterp,
+        )
 
 
 def _truthy(value: Any) -> bool:

@@ -1,5 +1,5 @@
 """Parameters of the stages after the compact search (caesar's source selection, fit switches and residual
-map), of the input sub-image and of the region files.
+map), of the input sub-image and of the region files, and this engine's own options (not in caesar).
 
 Mixins of :class:`science.extract.params.ExtractionParams` (same caesar-rest option names: ``no-X`` flags
 switch field ``X`` off), kept apart so that each parameter module stays readable.
@@ -18,10 +18,51 @@ if TYPE_CHECKING:
     from science.extract.selection import SourceSelection
     from science.io.sky_regions import SkyRegions
 
-__all__ = ["REMOVED_SOURCE_TYPES", "FitOptionParams", "OutputParams", "ResidualParams", "SelectionParams"]
+__all__ = [
+    "REMOVED_SOURCE_TYPES",
+    "EngineParams",
+    "FitOptionParams",
+    "OutputParams",
+    "ResidualParams",
+    "SelectionParams",
+]
 
 #: caesar ``res-removedsourcetype`` values by name, with caesar's numbers.
 REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
+
+
+class EngineParams(BaseModel):
+    """This engine's options that caesar lacks, all off by default but ``fit_fixunresolved`` (caesar's
+    behaviour): detection at a source's peak rather than a pixel's, box statistics corrected for the sources
+    in them, point sources fitted as such, sidelobe artefacts marked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seedpeakinterp: bool = Field(
+        False,
+        description="Seed also where a local maximum's peak, interpolated between pixels, reaches seedthr: the "
+        "threshold applies to a source's peak wherever it falls in its brightest pixel (not in caesar).",
+    )
+    bkgislandcorrection: bool = Field(
+        False,
+        description="Correct each box's median and MAD for the fraction of its pixels in islands found on a first "
+        "estimate, as that fraction of bright pixels biases them over Gaussian noise: unbiased maps in one "
+        "estimate, unlike bkgskipoutliers's two (Median estimator only; not in caesar).",
+    )
+    fit_fixunresolved: bool = Field(
+        True,
+        description="Refit components whose size is consistent with the beam as point sources (not in caesar).",
+    )
+    rejectartefacts: bool = Field(
+        False,
+        description="Mark faint detections next to much brighter sources as FAKE (sidelobe artefacts; not in caesar).",
+    )
+    artefact_radiusbeams: float = Field(
+        10.0, gt=0, description="Distance from a bright source, in beams, within which faint detections are artefacts."
+    )
+    artefact_peakratio: float = Field(
+        0.06, gt=0, lt=1, description="A detection is an artefact if its peak is below this fraction of a neighbour's."
+    )
 
 
 class FitOptionParams(BaseModel):

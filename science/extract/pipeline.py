@@ -18,6 +18,7 @@ from astropy.wcs import WCS
 from science.extract.artefacts import flag_artefacts
 from science.extract.background import BackgroundEstimator, BackgroundMaps
 from science.extract.boxbkg import BoxBackground
+from science.extract.boxcorrect import island_corrected
 from science.extract.islands import IslandFinder, IslandPixels, LabelIslands, pixel_mask
 from science.extract.params import ExtractionParams
 from science.image import Beam
@@ -38,10 +39,15 @@ def background_maps(
     origin: tuple[int, int] = (0, 0),
     full_shape: tuple[int, int] | None = None,
 ) -> BackgroundMaps:
-    """Background and noise maps of ``params`` (:func:`estimate_maps`, ``bkgskipoutliers`` with its islands)."""
+    """Background and noise maps of ``params`` (:func:`estimate_maps`, ``bkgskipoutliers`` with its islands;
+    ``bkgislandcorrection``: corrected for the islands found on them, :mod:`science.extract.boxcorrect`)."""
     skip = params.island_finder() if params.bkgskipoutliers else None
     estimator = params.background_estimator()
-    return estimate_maps(data, estimator, beam_pixels, skip=skip, origin=origin, full_shape=full_shape)
+    maps = estimate_maps(data, estimator, beam_pixels, skip=skip, origin=origin, full_shape=full_shape)
+    if params.bkgislandcorrection:
+        islands = params.island_finder().mask(maps.significance(data), grow=1, reuse=True)
+        maps = island_corrected(maps, islands, data, estimator.threads)
+    return maps
 
 
 def estimate_maps(
@@ -106,7 +112,10 @@ def compact_islands(
             masked = np.where(found, np.float32(0.0), data)
             z = background_maps(masked, params, beam_pixels, origin=origin, full_shape=full_shape).significance(masked)
             z[found] = 0.0
-        new = IslandFinder(seed_thr=seed, merge_thr=params.mergethr, min_pixels=params.npixmin).mask(z, reuse=True)
+        finder = IslandFinder(
+            seed_thr=seed, merge_thr=params.mergethr, min_pixels=params.npixmin, interpolate_peaks=params.seedpeakinterp
+        )
+        new = finder.mask(z, reuse=True)
         if not new.any():
             break
         found |= new

@@ -117,12 +117,14 @@ def plan_tiles(shape: tuple[int, int], tile_size: int, overlap: int) -> list[Til
 
 
 def required_overlap_pixels(params: ExtractionParams, beam_size_pixels: float) -> int:
-    """Overlap making tile results equal to untiled ones: box + 2 grid steps (twice with ``bkgskipoutliers``:
-    the second estimate's boxes must see the first estimate's islands; again for every compact-search
-    iteration) + :data:`ISLAND_MARGIN_BEAMS` beams."""
+    """Overlap making tile results equal to untiled ones: box + 2 grid steps (twice with ``bkgskipoutliers``
+    or ``bkgislandcorrection``: the second estimate's boxes must see the first estimate's islands; again for
+    every compact-search iteration) + :data:`ISLAND_MARGIN_BEAMS` beams."""
     estimator = params.background_estimator()
     box = estimator.box_pixels(beam_size_pixels)
-    passes = (2 if params.bkgskipoutliers else 1) * max(1, params.compactsearchiters)  # each on the last
+    passes = (2 if params.bkgskipoutliers or params.bkgislandcorrection else 1) * max(
+        1, params.compactsearchiters
+    )  # each on the last
     return passes * (box + 2 * estimator.step_pixels(box)) + math.ceil(ISLAND_MARGIN_BEAMS * beam_size_pixels)
 
 

@@ -55,10 +55,12 @@ def _write_sim(tmp_path: Path, **kwargs: object) -> tuple[Path, Table]:
     return write_image(tmp_path / "sim.fits", image), truth
 
 
-@pytest.mark.parametrize(("skip_outliers", "iterations"), [(False, 1), (True, 1), (False, 3)])
-def test_tiled_equals_untiled_without_duplicates(tmp_path: Path, skip_outliers: bool, iterations: int) -> None:
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"bkgskipoutliers": True}, {"compactsearchiters": 3}, {"bkgislandcorrection": True, "seedpeakinterp": True}],
+)
+def test_tiled_equals_untiled_without_duplicates(tmp_path: Path, settings: dict[str, object]) -> None:
     path, _ = _write_sim(tmp_path, shape=(700, 640), n_sources=300, seed=4, min_separation_beams=3.0)
-    settings = {"bkgskipoutliers": skip_outliers, "compactsearchiters": iterations}
     whole = extract_file(path, ExtractionParams(**settings))
     tiled = extract_file(path, ExtractionParams(tile_size=200, **settings))
     assert len(plan_file_tiles(path, ExtractionParams(tile_size=200))) == 16
