@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 __all__ = ["MAX_PEAK_GAIN", "interpolated_peaks"]
 
-#: Most an interpolated peak exceeds its pixel's value for which candidates are tried: a Gaussian peak
-#: half a pixel off in both axes loses 1 − 1/1.5 of its value at a 2-pixel FWHM (an undersampled beam).
+#: Most an interpolated peak may exceed its pixel's value for the pixel to be tried: a Gaussian peak half a
+#: pixel off in both axes leaves 71 % of it in the brightest pixel at a 2-pixel FWHM (an undersampled beam).
 MAX_PEAK_GAIN = 1.5
 
 
