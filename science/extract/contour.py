@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 
@@ -9,6 +11,21 @@ __all__ = ["trace_boundary"]
 
 # 8 neighbours clockwise on screen with y growing downwards in array rows: E, SE, S, SW, W, NW, N, NE.
 _DIRS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
+
+
+@lru_cache(maxsize=256)
+def _moves(width: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """For each backtrack direction, the neighbours tried in clockwise order: (flat offset in a padded row of
+    ``width``, the backtrack direction after moving there: the neighbour tried just before it, seen from it)."""
+    offsets = [dy * width + dx for dy, dx in _DIRS]
+    direction = {off: k for k, off in enumerate(offsets)}
+    return tuple(
+        tuple(
+            (offsets[(back + k) % 8], direction[offsets[(back + k - 1) % 8] - offsets[(back + k) % 8]])
+            for k in range(1, 9)
+        )
+        for back in range(8)
+    )
 
 
 def trace_boundary(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
@@ -33,19 +50,16 @@ def trace_boundary(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
     # indexing is an order of magnitude faster than indexing a numpy array with tuples.
     width = mask.shape[1] + 2
     padded: list[bool] = np.pad(np.asarray(mask, dtype=bool), 1).ravel().tolist()
-    offsets = [dy * width + dx for dy, dx in _DIRS]
-    direction = {off: k for k, off in enumerate(offsets)}
+    moves = _moves(width)
     start = (int(ys[0]) + 1) * width + int(xs[0]) + 1
     points = [start]
     cur = start
     back = 4  # the pixel to the west of the first pixel is background
     first_move: tuple[int, int] | None = None
     for _ in range(8 * int(ys.size) + 8):
-        for k in range(1, 9):
-            d = (back + k) % 8
-            nxt = cur + offsets[d]
-            if padded[nxt]:
-                back = direction[offsets[(back + k - 1) % 8] - offsets[d]]
+        for offset, turn in moves[back]:
+            if padded[cur + offset]:
+                nxt, back = cur + offset, turn
                 break
         else:
             break  # isolated pixel
