@@ -45,6 +45,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cirasa": {},
     "cirasa_caesar_detection": {"seedpeakinterp": False, "bkgislandcorrection": False, "bkg2ndpass": True},
     "cirasa_with_2ndpass": {"bkg2ndpass": True},
+    "cirasa_with_10_retries": {"fit_nretries": 10},
     "cirasa_skipoutliers": {"bkgislandcorrection": False, "bkgskipoutliers": True, "bkg2ndpass": True},
     "cirasa_clipped": {
         "bkgislandcorrection": False,
