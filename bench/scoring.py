@@ -133,8 +133,9 @@ def split_causes(
     """Why each real S/N ≥ 5 source found by only one of two finders was missed by the other: ``below_seed``
     (its peak is under the other's seed threshold on the other's background and noise maps, while over it on
     the finder's own: the two noise maps decide) or ``lost_after_seed`` (over both thresholds: the other's
-    later stages, for this engine the fitting and the artefact flags, lost it), ``other`` (neither map seeds it:
-    found through a neighbour). ``maps`` = this engine's ``(level, rms)``, ``peer_maps`` the peer's."""
+    later stages, for this engine the fitting and the artefact flags, lost it), ``other`` (neither map seeds it
+    by a pixel: found through a neighbour, or, for this engine with ``seedpeakinterp``, seeded by its
+    interpolated peak). ``maps`` = this engine's ``(level, rms)``, ``peer_maps`` the peer's."""
     from science.match import match_to_truth
 
     real = truth[truth["class"] != "spurious"]
