@@ -54,7 +54,7 @@ def laplacian_of_gaussian(image: F64, sigma: float) -> F64:
     """:func:`scipy.ndimage.gaussian_laplace` (``reflect`` edges), bit for bit, with the kernels made once per
     ``sigma``: scipy rebuilds them on every call, which dominates on small cut-outs."""
     smooth, second = _gaussian_kernels(sigma)
-    out = ndimage.correlate1d(image, second, axis=0, mode="reflect")
+    out: F64 = ndimage.correlate1d(image, second, axis=0, mode="reflect")
     ndimage.correlate1d(out, smooth, axis=1, output=out, mode="reflect")
     other = ndimage.correlate1d(image, smooth, axis=0, mode="reflect")
     ndimage.correlate1d(other, second, axis=1, output=other, mode="reflect")
