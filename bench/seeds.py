@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.extraction import SIM, cirasa_params, run_cirasa
+from bench.extraction import SIM, VARIANTS, cirasa_params, run_cirasa
 from bench.peers import MAPS_FILE, run_aegean
 from bench.scoring import paired, score, split_causes
 
@@ -40,18 +40,19 @@ RESULTS = Path(__file__).parent / "results" / "extraction_seeds.json"
 SELECTION = (42, 43, 44, 45, 46)
 VALIDATION = (47, 48, 49, 50, 51)
 SEEDS = SELECTION + VALIDATION
-#: This engine's configurations: result key → the settings that differ from :data:`bench.extraction.CIRASA`.
+#: This engine's configurations: result key → the settings that differ from :data:`bench.extraction.CIRASA`
+#: (the timed variants' own, from :data:`bench.extraction.VARIANTS`).
 CONFIGS: dict[str, dict[str, Any]] = {
     "cirasa": {},
-    "cirasa_caesar_detection": {"seedpeakinterp": False, "bkgislandcorrection": False, "bkg2ndpass": True},
-    "cirasa_with_2ndpass": {"bkg2ndpass": True},
-    "cirasa_with_10_retries": {"fit_nretries": 10},
-    "cirasa_skipoutliers": {"bkgislandcorrection": False, "bkgskipoutliers": True, "bkg2ndpass": True},
-    "cirasa_clipped": {
-        "bkgislandcorrection": False,
-        "bkgskipoutliers": True,
-        "bkg2ndpass": True,
-        "bkgestimator": "ClippedMedian",
+    **{
+        key: VARIANTS[key]
+        for key in (
+            "cirasa_caesar_detection",
+            "cirasa_with_2ndpass",
+            "cirasa_with_10_retries",
+            "cirasa_skipoutliers",
+            "cirasa_clipped",
+        )
     },
     "cirasa_no_artefact_flags": {"rejectartefacts": False},
     "cirasa_on_aegean_maps": {"maps": "Aegean's (BANE)"},  # only the detection and fitting differ from Aegean's
