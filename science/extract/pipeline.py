@@ -112,10 +112,10 @@ def compact_islands(
             masked = np.where(found, np.float32(0.0), data)
             z = background_maps(masked, params, beam_pixels, origin=origin, full_shape=full_shape).significance(masked)
             z[found] = 0.0
-        finder = IslandFinder(
+        lowered = IslandFinder(
             seed_thr=seed, merge_thr=params.mergethr, min_pixels=params.npixmin, interpolate_peaks=params.seedpeakinterp
         )
-        new = finder.mask(z, reuse=True)
+        new = lowered.mask(z, reuse=True)
         if not new.any():
             break
         found |= new
