@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
+from scipy import ndimage
 
 from science.extract.extractor import ExtractionParams, SourceExtractor
 from science.extract.gaussian import gaussian_model
 from science.extract.islands import IslandPixels
+from science.extract.nested import laplacian_of_gaussian
 from science.image import Beam, Image
 from science.io.catalogue import read_island_catalogue, write_catalogue_products
 from science.io.components import read_component_catalogue
@@ -118,3 +120,11 @@ def test_no_nested_source_bright_enough_means_no_fit_as_caesar() -> None:
     table = SourceExtractor(strict).extract(_image())
     mother = table[int(np.argmax(table["npix"]))]
     assert mother["nNestedSources"] == 2 and mother["nComponents"] == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 30), (57, 41)])
+def test_laplacian_of_gaussian_is_scipys_bit_for_bit(shape: tuple[int, int]) -> None:
+    """The nested search's LoG (kernels made once per scale) is scipy's gaussian_laplace, exactly."""
+    image = np.random.default_rng(4).normal(size=shape)
+    for sigma in (0.8, 1.7, 5.1):
+        np.testing.assert_array_equal(laplacian_of_gaussian(image, sigma), ndimage.gaussian_laplace(image, sigma))
