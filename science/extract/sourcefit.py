@@ -86,31 +86,32 @@ class SourceFitting:
             beam.bmin_arcsec * FWHM_TO_SIGMA / pixscale_arcsec,
             math.radians(beam.bpa_deg + 90.0),
         )
+        rows = _Rows(table)
         jobs: list[tuple[int, int]] = []  # (row, nested source index or −1 for the island itself)
         pixels: list[IslandPixels] = []
         given: dict[int, F64] = {}
         for row, isl in islands.items():
-            if self.fittable(table[row]):
-                nested = [n for n in table["nested"][row] if "pixel_xy" in n] if self.nested_as_components else []
+            if self.fittable(rows[row]):
+                nested = [n for n in rows[row]["nested"] if "pixel_xy" in n] if self.nested_as_components else []
                 if nested:
-                    start = self._nested_start(table[row], isl, nested, beam_sigma)
+                    start = self._nested_start(rows[row], isl, nested, beam_sigma)
                     if start.size == 0:
                         continue  # caesar: no nested source bright enough to start from, no fit
                     given[len(pixels)] = start
                 jobs.append((row, -1))
                 pixels.append(isl)
                 continue
-            for k, source in enumerate(table["nested"][row]):
+            for k, source in enumerate(rows[row]["nested"]):
                 if "pixel_xy" in source and self.fittable(source):
                     jobs.append((row, k))
                     pixels.append(isl.part(source["pixel_xy"]))
-        offsets = self._offsets(table, jobs, pixels, box)
+        offsets = self._offsets(rows, jobs, pixels, box)
         fitted = self.fitter.fit_islands(pixels, beam_sigma, given=given, offsets=offsets)
         geometry = ComponentGeometry(beam=beam, pixscale_arcsec=pixscale_arcsec, frequency_hz=frequency_hz)
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):
             row, k = jobs[i]
-            owner = table[row] if k < 0 else table["nested"][row][k]
+            owner = rows[row] if k < 0 else rows[row]["nested"][k]
             records = component_records(
                 outcome,
                 geometry,
@@ -126,17 +127,20 @@ class SourceFitting:
                 for record in records:
                     if not _ellipse_like_beam(record):
                         record["sourcenessId"] = FAKE
-            _store(owner, records)
+            if k < 0:
+                rows.store(row, records)
+            else:
+                _store(owner, records)
         logger.debug("fitted %d islands and nested sources of %d islands", len(fitted), len(table))
 
     def _offsets(
-        self, table: Table, jobs: list[tuple[int, int]], pixels: list[IslandPixels], box: BoxBackground | None
+        self, rows: _Rows, jobs: list[tuple[int, int]], pixels: list[IslandPixels], box: BoxBackground | None
     ) -> list[float] | None:
         """Each job's model offset over the background map (module docstring; None: none); with ``box``,
         ``pixels`` take the box's rms in place."""
         if self.bkg_level is None and box is None:
             return None
-        owners = (table[row] if k < 0 else table["nested"][row][k] for row, k in jobs)
+        owners = (rows[row] if k < 0 else rows[row]["nested"][k] for row, k in jobs)
         mean = [float(owner["bkgSum(Jy/beam)"]) / max(int(owner["npix"]), 1) for owner in owners]
         offsets = [0.0 if self.bkg_level is None else self.bkg_level - m for m in mean]
         for j, ((_, k), isl) in enumerate(zip(jobs, pixels, strict=True)):
@@ -174,8 +178,31 @@ def _ellipse_like_beam(record: dict[str, Any]) -> bool:
     return good_ecc and good_area and abs(float(record["fitBeamEllipseRotAngle"])) < ROT_ANGLE_DEG
 
 
+class _Rows:
+    """The island table's rows as plain dicts of the columns the fit reads, and its components written
+    through the columns' arrays: astropy ``Row`` access costs microseconds a field, thousands of times."""
+
+    READ = ("morphId", "npix", "beamArea", "bkgSum(Jy/beam)", "rmsSum(Jy/beam)", "nested")
+    WRITE = ("components", "nComponents", "S(Jy)", "Serr(Jy)")
+
+    def __init__(self, table: Table) -> None:
+        self.read = {name: table[name].tolist() for name in self.READ}
+        self.write = {name: table[name].data for name in self.WRITE}  # views: writes land in the table
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        return {name: values[row] for name, values in self.read.items()}
+
+    def store(self, row: int, records: list[dict[str, Any]]) -> None:
+        """An island's components and their total flux (:func:`_store` on its row)."""
+        self.write["components"][row] = records
+        self.write["nComponents"][row] = len(records)
+        if records:
+            self.write["S(Jy)"][row] = records[0]["S_island(Jy)"]
+            self.write["Serr(Jy)"][row] = records[0]["S_island_err(Jy)"]
+
+
 def _store(owner: Any, records: list[dict[str, Any]]) -> None:
-    """Components of an island (a table row) or of a nested source (its dict)."""
+    """Components of a nested source (its dict)."""
     owner["components"] = records
     owner["nComponents"] = len(records)
     if records:
