@@ -199,14 +199,20 @@ _JSON_KEYS = (
 )  # fmt: skip
 
 
+def _plain(value: Any) -> str | int | float:
+    """A JSON value of a component: a string, or a number as a Python int or float."""
+    if isinstance(value, str):
+        return value
+    return int(value) if isinstance(value, int | np.integer) else float(value)
+
+
 def _json_component(comp: Mapping[str, Any]) -> dict[str, Any]:
     area = float(comp["beamArea"])
     out: dict[str, Any] = {"name": comp["name"]}
     for key, src in _JSON_KEYS:
         value = comp[src]
-        out[key] = (
-            value if isinstance(value, str) else (int(value) if isinstance(value, int | np.integer) else float(value))
-        )
+        kind = type(value)  # most values are Python's own already: the isinstance checks cost more than encoding
+        out[key] = value if kind is float or kind is int or kind is str else _plain(value)
         if key == "beamArea":
             out["fluxDensityTot"] = float(comp["S_island(Jy)"]) * area
             out["fluxDensityTotErr"] = float(comp["S_island_err(Jy)"]) * area
