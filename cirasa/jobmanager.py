@@ -15,6 +15,11 @@ expects its Slurm manager, without editing caesar-rest:
   SUCCESS, ``FAILED``/``CRASHED`` → FAILURE, ``CANCELLED`` → CANCELED), a failed run's message as the status;
 - ``delete_job`` cancels the run (the flow cancels its broker session, which cancels the extraction).
 
+An operator can give every job extraction settings of its own: ``CIRASA_CAESAR_PARAMS``, a JSON object of
+process-image's ``params`` (e.g. ``{"seedpeakinterp": true, "bkgislandcorrection": true}``, this engine's
+detection beyond caesar), goes with each flow run; a caesar-rest option a user sets still goes over it. Names
+the deployment does not know make :meth:`PrefectJobManager.initialize` fail (caesar-rest then exits).
+
 It runs caesar jobs only: a job of caesar-rest's other apps (Mask R-CNN, Aegean, CuTEx; told by the job image
 caesar-rest passes, or by options caesar does not have) is refused at ``create_job`` (caesar-rest: HTTP 500).
 
@@ -30,6 +35,7 @@ the jobs as they are and asks again) and ``submit_job`` answer caesar's ``errors
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -114,26 +120,39 @@ class PrefectJobManager:
     ``port``, ``cluster_queue``, ``keyfile``, … are accepted and unused.
     """
 
-    def __init__(self, api_url: str | None = None, deployment: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_url: str | None = None,
+        deployment: str | None = None,
+        timeout_s: float = 10.0,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         self.api_url = (api_url or os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api")).rstrip("/")
         self.deployment = deployment or os.environ.get("CIRASA_CAESAR_DEPLOYMENT", "process-image/cirasa-local")
         self.timeout_s = timeout_s
+        self.params, self._params_error = (dict(params), "") if params is not None else _env_params()
         self.max_cores = 4
         # caesar-rest's run_app.py / run_jobmonitor.py set these on its Slurm manager; kept for that contract.
         self.host, self.port, self.cluster_queue, self.keyfile, self.username = "", 0, "", "", ""
         self.cluster_batch_workdir = self.cluster_jobdir = self.cluster_datadir = ""
         self.app_jobdir = self.app_datadir = ""
         self._deployment_id: str | None = None
+        self._known_params: frozenset[str] | None = None  # the deployment's ``params`` fields, when it says
 
     def __repr__(self) -> str:
         return f"PrefectJobManager(api_url={self.api_url!r}, deployment={self.deployment!r})"
 
     # ------------------------------------------------------------------ caesar-rest's calls
     def initialize(self) -> int:
-        """0 when the Prefect API answers and the deployment exists, else -1 (caesar-rest then exits)."""
+        """0 when the Prefect API answers, the deployment exists and takes the operator's ``params``, else -1
+        (caesar-rest then exits)."""
         try:
+            if self._params_error:
+                raise ValueError(self._params_error)
             self._deployment()
-        except (httpx.HTTPError, LookupError) as exc:
+            if unknown := sorted(set(self.params) - (self._known_params or set(self.params))):
+                raise ValueError(f"{PARAMS_ENV}: {self.deployment} has no extraction setting {', '.join(unknown)}")
+        except (httpx.HTTPError, LookupError, ValueError) as exc:
             logger.error("caesar-rest job manager: %s", exc)
             return -1
         return 0
@@ -174,6 +193,8 @@ class PrefectJobManager:
             "options": options,
             "resources": {"cores_min": 1, "cores_max": cores},
         }
+        if self.params:
+            parameters["params"] = dict(self.params)
         return {"name": job_name, "parameters": parameters}
 
     def submit_job(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +269,9 @@ class PrefectJobManager:
             if response.status_code == 404:
                 raise LookupError(f"no Prefect deployment {self.deployment} at {self.api_url}")
             response.raise_for_status()
-            self._deployment_id = str(response.json()["id"])
+            found = response.json()
+            self._deployment_id = str(found["id"])
+            self._known_params = _params_fields(found.get("parameter_openapi_schema"))
         return self._deployment_id
 
 
@@ -295,6 +318,37 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: An operator's extraction settings for every job (a JSON object of process-image's ``params``).
+PARAMS_ENV = "CIRASA_CAESAR_PARAMS"
+
+
+def _env_params() -> tuple[dict[str, Any], str]:
+    """The settings :data:`PARAMS_ENV` gives, and what is wrong with them ("" when nothing)."""
+    raw = os.environ.get(PARAMS_ENV, "").strip()
+    if not raw:
+        return {}, ""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return {}, f"{PARAMS_ENV} is not JSON ({exc})"
+    if not isinstance(value, dict):
+        return {}, f"{PARAMS_ENV} must be a JSON object of extraction settings, not {type(value).__name__}"
+    return value, ""
+
+
+def _params_fields(schema: Any) -> frozenset[str] | None:
+    """The fields of a deployment's ``params`` parameter (its parameter schema's model), None when the schema
+    does not say (then nothing is checked before a run is created)."""
+    try:
+        ref = schema["properties"]["params"]
+        ref = ref.get("$ref") or ref["allOf"][0]["$ref"]
+        model = ref.rsplit("/", 1)[-1]
+        defs = schema.get("definitions") or schema.get("$defs")
+        return frozenset(defs[model]["properties"])
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:

@@ -177,6 +177,32 @@ def test_submit_when_prefect_cannot_be_reached_is_refused_and_nothing_is_lost(
         caesar.manager.api_url = working
 
 
+def test_operator_settings_are_checked_against_the_deployment_and_taken_by_prefect(
+    stack: services.ServiceConfig,
+) -> None:
+    from cirasa.jobmanager import PrefectJobManager
+
+    good = {"seedpeakinterp": True, "bkgislandcorrection": True}
+    assert PrefectJobManager(api_url=stack.prefect_api_url, params=good).initialize() == 0
+    bad = PrefectJobManager(api_url=stack.prefect_api_url, params={**good, "seedpeak": True})
+    assert bad.initialize() == -1, "a name process-image's params lack stops caesar-rest at start"
+    # Prefect takes a run with them (its parameter schema): scheduled far ahead so that no worker runs it
+    manager = PrefectJobManager(api_url=stack.prefect_api_url, params=good)
+    job = manager.create_job(inputfile="/nowhere/a.fits", job_name="schema-check", job_outdir="/nowhere/out")
+    assert job is not None
+    with httpx.Client(base_url=stack.prefect_api_url, timeout=30) as prefect:
+        deployment = prefect.get("/deployments/name/process-image/cirasa-local").json()["id"]
+        ahead = {"type": "SCHEDULED", "state_details": {"scheduled_time": "2100-01-01T00:00:00Z"}}
+        body = {"name": "schema-check", "parameters": job["parameters"], "state": ahead}
+        response = prefect.post(f"/deployments/{deployment}/create_flow_run", json=body)
+        assert response.status_code == 201, response.text
+        run = response.json()
+        try:
+            assert run["parameters"]["params"] == good
+        finally:
+            prefect.delete(f"/flow_runs/{run['id']}")
+
+
 def extraction_runs(prefect: httpx.Client, output_dir: Path) -> list[dict[str, Any]]:
     """The extract-image runs the broker started for a job (by their output directory)."""
     body = {"flow_runs": {"tags": {"all_": ["cirasa"]}}, "deployments": {"name": {"like_": "cirasa-"}}, "limit": 200}

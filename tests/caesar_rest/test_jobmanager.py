@@ -134,3 +134,49 @@ def test_paths_move_to_where_the_workers_see_caesar_rests_folders() -> None:
         image="caesar.sif", job_args="", inputfile="/tmp/a.fits", job_name="k", job_outdir="/o"
     )
     assert outside is None, "a file outside caesar-rest's data folder cannot be found by the workers"
+
+
+def test_an_operators_extraction_settings_go_with_every_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIRASA_CAESAR_PARAMS", '{"seedpeakinterp": true, "bkgislandcorrection": true}')
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    job = manager.create_job(image="caesar.sif", job_args="--seedthr=4", inputfile="/d/a.fits", job_outdir="/j/x")
+    assert job is not None
+    assert job["parameters"]["params"] == {"seedpeakinterp": True, "bkgislandcorrection": True}
+    assert job["parameters"]["options"] == {"seedthr": "4"}, "caesar-rest's own options still go, over them"
+    given = PrefectJobManager(api_url="http://127.0.0.1:9/api", params={"npixmin": 7})
+    assert given.create_job(inputfile="/d/a.fits", job_outdir="/j/x")["parameters"]["params"] == {"npixmin": 7}  # type: ignore[index]
+    monkeypatch.delenv("CIRASA_CAESAR_PARAMS")
+    plain = PrefectJobManager(api_url="http://127.0.0.1:9/api").create_job(inputfile="/d/a.fits", job_outdir="/j/x")
+    assert plain is not None and "params" not in plain["parameters"], "none: the deployment's own defaults"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("{seedthr: 4", "CIRASA_CAESAR_PARAMS is not JSON"), ("[1, 2]", "must be a JSON object of extraction settings")],
+)
+def test_bad_operator_settings_stop_caesar_rest_at_start_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, value: str, message: str
+) -> None:
+    monkeypatch.setenv("CIRASA_CAESAR_PARAMS", value)
+    manager = PrefectJobManager(api_url="http://127.0.0.1:9/api")
+    assert manager.initialize() == -1
+    assert message in caplog.text
+    assert "127.0.0.1:9" not in caplog.text, "refused before asking Prefect"
+
+
+def test_the_params_fields_come_from_the_deployments_parameter_schema() -> None:
+    from cirasa.jobmanager import _params_fields
+
+    model = {"properties": {"seedthr": {"type": "number"}, "npixmin": {"type": "integer"}}}
+    schema = {
+        "properties": {"params": {"$ref": "#/definitions/ExtractionParams"}},
+        "definitions": {"ExtractionParams": model},
+    }
+    assert _params_fields(schema) == {"seedthr", "npixmin"}
+    newer = {
+        "properties": {"params": {"allOf": [{"$ref": "#/$defs/ExtractionParams"}]}},
+        "$defs": {"ExtractionParams": model},
+    }
+    assert _params_fields(newer) == {"seedthr", "npixmin"}
+    assert _params_fields({"properties": {"image": {"type": "string"}}}) is None, "no params: nothing to check"
+    assert _params_fields(None) is None
