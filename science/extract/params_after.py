@@ -32,9 +32,9 @@ REMOVED_SOURCE_TYPES = {"ALL": -1, "COMPACT": 1, "POINT-LIKE": 2, "EXTENDED": 3}
 
 
 class EngineParams(BaseModel):
-    """This engine's options that caesar lacks, all off by default but ``fit_fixunresolved`` (caesar's
-    behaviour): detection at a source's peak rather than a pixel's, box statistics corrected for the sources
-    in them, point sources fitted as such, sidelobe artefacts marked."""
+    """This engine's options that caesar lacks: detection at a source's peak rather than a pixel's, box
+    statistics corrected for the sources in them, point sources fitted as such, sidelobe artefacts marked.
+    Off by default, so that an extraction follows caesar's rules, except ``fit_fixunresolved``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
