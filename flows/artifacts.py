@@ -22,14 +22,19 @@ from astropy.visualization import ImageNormalize, SqrtStretch
 from PIL import Image as PILImage
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from science.extract.params import ExtractionParams
 from science.io.fits import load_image
 
 MAX_PIXELS = 640
 
 
-def render_overlay_png(image_path: str | Path, catalogue: Table, *, dpi: int = 80) -> bytes:
-    """PNG of the image (sqrt stretch, binned to ≤ 1024 px) with a circle per island centroid."""
-    image = load_image(image_path)
+def render_overlay_png(
+    image_path: str | Path, catalogue: Table, *, params: ExtractionParams | None = None, dpi: int = 80
+) -> bytes:
+    """PNG of the image (sqrt stretch, binned to ≤ 1024 px) with a circle per island centroid; ``params``: the
+    extraction's, whose beam and pixel size stand in for those the header lacks (as they did in the extraction)."""
+    params = params or ExtractionParams()
+    image = load_image(image_path, beam=params.user_beam(), pixel_arcsec=params.mappixsize)
     data = np.nan_to_num(np.asarray(image.data, dtype=np.float32))
     step = max(1, int(np.ceil(max(data.shape) / MAX_PIXELS)))
     ny, nx = (data.shape[0] // step) * step, (data.shape[1] // step) * step
@@ -67,15 +72,17 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def publish_extraction(image_path: str, catalogue: Table, key_prefix: str = "extraction") -> None:
-    """Create the catalogue-summary table and the overlay artifacts of one image."""
+def publish_extraction(
+    image_path: str, catalogue: Table, key_prefix: str = "extraction", params: ExtractionParams | None = None
+) -> None:
+    """Create the catalogue-summary table and the overlay artifacts of one image (extracted with ``params``)."""
     name = Path(image_path).name
     create_table_artifact(
         key=f"{key_prefix}-catalogue",
         table=catalogue_rows(catalogue),
         description=f"{name}: {len(catalogue)} island(s); the 50 brightest",
     )
-    png = base64.b64encode(render_overlay_png(image_path, catalogue)).decode()
+    png = base64.b64encode(render_overlay_png(image_path, catalogue, params=params)).decode()
     create_markdown_artifact(
         key=f"{key_prefix}-overlay",
         markdown=f"### {name}: {len(catalogue)} sources\n\n![sources on {name}](data:image/png;base64,{png})\n",

@@ -92,7 +92,7 @@ def extract_image(
     table, placements = bounded(image, params, spec, outputs.maps_to)
     base = image_base_name(image)
     files = write_catalogue(table, output_dir, base, outputs.sky) + outputs.map_paths
-    publish_extraction(image, table)
+    publish_extraction(image, table, params=params)
     summary: dict[str, Any] = {
         "image": image,
         "n_sources": len(table),

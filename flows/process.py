@@ -23,6 +23,7 @@ from flows.extract import over_defaults
 from flows.plan import run_planned
 from flows.settings import FlowSettings
 from planner.planning import JobSpec
+from planner.wire.caesar import extraction_params
 from science.extract.params import ExtractionParams
 from science.io.catalogue import read_island_catalogue
 from science.io.fits import image_base_name
@@ -88,7 +89,8 @@ def process_image(
     catalogue = Path(output_dir, f"catalog-{base}.dat")
     if catalogue.exists():  # caesar writes no catalogue when it finds no source
         # caesar's summary plot (caesar-rest asks for it on every job; its preview routes serve plot_*.png)
-        overlay = render_overlay_png(image, read_island_catalogue(catalogue))
+        applied = params.model_copy(update=extraction_params(options or {}))  # the beam or pixel size a job gives
+        overlay = render_overlay_png(image, read_island_catalogue(catalogue), params=applied)
         Path(output_dir, f"plot_{base}.png").write_bytes(overlay)
         classification = task_classify_and_write(str(catalogue), output_dir, None, None, None)
         publish_classification(classification)

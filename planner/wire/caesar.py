@@ -127,7 +127,7 @@ EXTRACTION_FIELDS = frozenset(
         "regionwcs", "res_bkgaroundsource", "res_removedsourcetype", "res_removenested", "res_zhighthr",
         "sourcebkgboxborder", "res_zthr", "seedthrstep", "selectsources",
         "bmaj",
-        "bmin", "bpa", "seedpeakinterp", "bkgislandcorrection",
+        "bmin", "bpa", "seedpeakinterp", "bkgislandcorrection", "mappixsize",
         "extended_minsnr", "extendedsearch", "extsfinder", "fit_ampllimit", "fit_chi2cut", "fit_fixunresolved",
         "fit_maxcomponents", "fit_maxnbeams", "fit_noretry", "fit_nretries", "fit_peakmaxkern", "fit_peakminkern",
         "fit_noampllimits", "fit_noposlimits", "fit_nosigmalimits", "fit_nothetalimits", "fit_fixsigma",

@@ -64,7 +64,9 @@ def extract_file(path: str | Path, params: ExtractionParams | None = None, *, ma
     """
     params = params or ExtractionParams()
     if params.tile_size == 0 and params.subimage() is None:
-        return SourceExtractor(params).extract(load_image(path, beam=params.user_beam()), maps_to)
+        return SourceExtractor(params).extract(
+            load_image(path, beam=params.user_beam(), pixel_arcsec=params.mappixsize), maps_to
+        )
     tiles = plan_file_tiles(path, params)
     table = merge_tiles([extract_tile(str(path), tile, params, maps_to=maps_to) for tile in tiles])
     logger.info("%s: %d islands from %d tiles", Path(path).name, len(table), len(tiles))

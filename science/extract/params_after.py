@@ -200,11 +200,18 @@ class SelectionParams(BaseModel):
 
 
 class OutputParams(BaseModel):
-    """caesar's input sub-image (``read-subimg``) and region files in sky coordinates (``convertregionstowcs``,
-    ``regionwcs``)."""
+    """caesar's input pixel size (``mappixsize``) and sub-image (``read-subimg``), and region files in sky
+    coordinates (``convertregionstowcs``, ``regionwcs``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    mappixsize: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Pixel size in arcsec for an image whose header has none (caesar mappixsize; without it such an "
+        "image is refused rather than given caesar's 1 arcsec).",
+    )
     read_subimg: bool = Field(False, description="Extract only the pixels [xmin, xmax] x [ymin, ymax] (read-subimg).")
     xmin: int = Field(0, ge=0, description="Sub-image: first column, 0-based (xmin).")
     xmax: int = Field(0, ge=0, description="Sub-image: last column, 0-based; 0: the image's last (xmax).")

@@ -137,7 +137,9 @@ def plan_file_tiles(image_path: str | Path, params: ExtractionParams, *, beam: B
     InvalidImageError
         If the header is invalid (see :func:`~science.io.fits.load_image_info`).
     """
-    info = load_image_info(image_path, beam=beam or params.user_beam(), region=params.subimage())
+    info = load_image_info(
+        image_path, beam=beam or params.user_beam(), region=params.subimage(), pixel_arcsec=params.mappixsize
+    )
     ny, nx = info.shape
     if params.tile_size == 0:
         return [Tile(0, 0, ny, 0, nx, 0, ny, 0, nx)]
@@ -185,7 +187,14 @@ def extract_tile(
         If the file is invalid.
     """
     info, data = load_section(
-        image_path, tile.y0, tile.y1, tile.x0, tile.x1, beam=beam or params.user_beam(), region=params.subimage()
+        image_path,
+        tile.y0,
+        tile.y1,
+        tile.x0,
+        tile.x1,
+        beam=beam or params.user_beam(),
+        region=params.subimage(),
+        pixel_arcsec=params.mappixsize,
     )
     table = extract_pixels(
         data,

@@ -2,7 +2,8 @@
 
 Accepted images: 2-D, or 3-D/4-D whose extra (spectral, Stokes) axes all have length 1; the first two
 FITS axes must be celestial; ``BUNIT`` must be Jy/beam; the beam comes from ``BMAJ``/``BMIN``/``BPA``
-(degrees) or from the caller. Blank pixels (NaN, ±Inf and, as in caesar, exact zeros) become NaN.
+(degrees) or from the caller, the pixel size from ``CDELT``/``CD`` or, when the header has neither, from the
+caller (caesar ``mappixsize``). Blank pixels (NaN, ±Inf and, as in caesar, exact zeros) become NaN.
 Integer images are read raw through the memory map and scaled here (``BZERO + BSCALE × value``, pixels equal
 to ``BLANK`` blank): astropy refuses to memory-map a scaled image that has ``BLANK``.
 Every failure is an :class:`~science.errors.InvalidImageError` naming the file.
@@ -16,7 +17,6 @@ where it sits in the file, and sections are read relative to it.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,14 +30,12 @@ from astropy.wcs import WCS
 
 from science.errors import InvalidImageError
 from science.image import Beam, Image, pixel_scale_deg
+from science.io.fits_header import beam_of, celestial_wcs, frequency_hz, unit_of
 from science.io.naming import image_base_name
 
 __all__ = ["ImageInfo", "image_base_name", "load_image", "load_image_info", "load_section", "write_image"]
 
 logger = logging.getLogger(__name__)
-
-_JY_PER_BEAM = {"JY/BEAM", "JY BEAM-1", "JY BEAM^-1", "JY.BEAM-1"}
-_FREQ_UNITS = {"HZ": 1.0, "KHZ": 1e3, "MHZ": 1e6, "GHZ": 1e9}
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,87 +119,18 @@ def _plane_shape(header: fits.Header, name: str) -> tuple[int, int]:
     return dims[1], dims[0]
 
 
-def _celestial_wcs(header: fits.Header, name: str) -> WCS:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            full = WCS(header)
-    except (ValueError, KeyError, MemoryError, TypeError) as exc:
-        raise InvalidImageError(f"{name} has an unreadable WCS: {exc}") from exc
-    if not full.has_celestial:
-        raise InvalidImageError(f"{name} has no celestial WCS (CTYPE1/CTYPE2 must be RA/DEC-like)")
-    if full.wcs.lng != 0 or full.wcs.lat != 1:
-        raise InvalidImageError(f"{name}: the first two FITS axes must be the celestial (longitude, latitude) axes")
-    return full.celestial
-
-
-def _number(header: fits.Header, key: str, name: str, default: float | None = None) -> float:
-    """A header keyword's value as a float; InvalidImageError naming the keyword if it is not a number."""
-    value = header.get(key, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InvalidImageError(f"{name} has {key}={value!r}, which is not a number") from None
-
-
-def _beam(header: fits.Header, name: str, beam: Beam | None) -> Beam:
-    if "BMAJ" in header and "BMIN" in header:
-        bmaj = round(_number(header, "BMAJ", name) * 3600.0, 9)
-        bmin = round(_number(header, "BMIN", name) * 3600.0, 9)
-        bpa = _number(header, "BPA", name, 0.0)
-        if bmin > bmaj:
-            bmaj, bmin = bmin, bmaj
-        try:
-            return Beam(bmaj, bmin, bpa)
-        except ValueError as exc:  # pragma: no cover - Beam raises ParameterError, kept for safety
-            raise InvalidImageError(f"{name} has an invalid beam: {exc}") from exc
-    if beam is not None:
-        logger.info("%s has no BMAJ/BMIN; using the given beam %s", name, beam)
-        return beam
-    raise InvalidImageError(f"{name} has no beam (BMAJ/BMIN missing); pass beam=...")
-
-
-def _frequency_hz(header: fits.Header, name: str) -> float | None:
-    """The image's frequency from its FREQ axis or RESTFRQ; None (logged) where they are missing or not numbers."""
-    try:
-        return _frequency_or_none(header)
-    except (TypeError, ValueError) as exc:
-        logger.warning("%s: frequency keywords are not numbers (%s); frequency unknown", name, exc)
-        return None
-
-
-def _frequency_or_none(header: fits.Header) -> float | None:
-    for i in range(1, int(header.get("NAXIS", 0)) + 1):
-        ctype = str(header.get(f"CTYPE{i}", "")).upper()
-        if ctype.startswith("FREQ"):
-            crval = float(header.get(f"CRVAL{i}", math.nan))
-            crpix = float(header.get(f"CRPIX{i}", 1.0))
-            cdelt = float(header.get(f"CDELT{i}", 0.0))
-            scale = _FREQ_UNITS.get(str(header.get(f"CUNIT{i}", "Hz")).strip().upper(), 1.0)
-            value = (crval + (1.0 - crpix) * cdelt) * scale
-            return value if math.isfinite(value) else None
-    for key in ("RESTFRQ", "RESTFREQ"):
-        if key in header:
-            return float(header[key])
-    return None
-
-
-def _unit(header: fits.Header, name: str) -> str:
-    bunit = header.get("BUNIT")
-    norm = " ".join(str(bunit).upper().split()) if bunit is not None else ""
-    if norm not in _JY_PER_BEAM:
-        raise InvalidImageError(f"{name} has BUNIT={bunit!r}; only Jy/beam images are supported")
-    return "Jy/beam"
-
-
 def _info_from(
-    hdul: fits.HDUList, path: str | Path, beam: Beam | None, region: tuple[int, int, int, int] | None = None
+    hdul: fits.HDUList,
+    path: str | Path,
+    beam: Beam | None,
+    region: tuple[int, int, int, int] | None = None,
+    pixel_arcsec: float | None = None,
 ) -> ImageInfo:
     name = Path(path).name
     index = _image_hdu_index(hdul, name)
     header = hdul[index].header
     shape = _plane_shape(header, name)
-    wcs = _celestial_wcs(header, name)
+    wcs = celestial_wcs(header, name, pixel_arcsec)
     offset = (0, 0)
     if region is not None:
         y0, y1, x0, x1 = region
@@ -216,9 +145,9 @@ def _info_from(
         name=image_base_name(path),
         shape=shape,
         wcs=wcs,
-        beam=_beam(header, name, beam),
-        unit=_unit(header, name),
-        frequency_hz=_frequency_hz(header, name),
+        beam=beam_of(header, name, beam),
+        unit=unit_of(header, name),
+        frequency_hz=frequency_hz(header, name),
         hdu_index=index,
         offset=offset,
     )
@@ -250,7 +179,11 @@ def _scaled(raw: npt.NDArray[np.generic], header: fits.Header) -> npt.NDArray[np
 
 
 def load_image_info(
-    path: str | Path, *, beam: Beam | None = None, region: tuple[int, int, int, int] | None = None
+    path: str | Path,
+    *,
+    beam: Beam | None = None,
+    region: tuple[int, int, int, int] | None = None,
+    pixel_arcsec: float | None = None,
 ) -> ImageInfo:
     """Read and validate a FITS header without reading the pixels.
 
@@ -262,6 +195,8 @@ def load_image_info(
         Beam to use when the header has no ``BMAJ``/``BMIN``.
     region
         ``(y0, y1, x0, x1)`` of the plane to see as the image (module docstring); None: all of it.
+    pixel_arcsec
+        Pixel size to use when the header has none (neither ``CDELT`` nor a ``CD`` matrix).
 
     Returns
     -------
@@ -270,13 +205,20 @@ def load_image_info(
     Raises
     ------
     InvalidImageError
-        Missing/empty/corrupt file, unsupported shape, no celestial WCS, no beam, units not Jy/beam.
+        Missing/empty/corrupt file, unsupported shape, no celestial WCS, no pixel size, no beam, units not
+        Jy/beam.
     """
     with _open(path) as hdul:
-        return _info_from(hdul, path, beam, region)
+        return _info_from(hdul, path, beam, region, pixel_arcsec)
 
 
-def load_image(path: str | Path, *, beam: Beam | None = None, region: tuple[int, int, int, int] | None = None) -> Image:
+def load_image(
+    path: str | Path,
+    *,
+    beam: Beam | None = None,
+    region: tuple[int, int, int, int] | None = None,
+    pixel_arcsec: float | None = None,
+) -> Image:
     """Read a whole FITS image (memory-mapped) into an :class:`~science.image.Image`.
 
     Parameters
@@ -285,7 +227,7 @@ def load_image(path: str | Path, *, beam: Beam | None = None, region: tuple[int,
         FITS file.
     beam
         Beam to use when the header has no ``BMAJ``/``BMIN``.
-    region
+    region, pixel_arcsec
         As in :func:`load_image_info`.
 
     Returns
@@ -299,7 +241,7 @@ def load_image(path: str | Path, *, beam: Beam | None = None, region: tuple[int,
         As :func:`load_image_info`, plus a truncated data unit or an image with no finite pixel.
     """
     with _open(path) as hdul:
-        info = _info_from(hdul, path, beam, region)
+        info = _info_from(hdul, path, beam, region, pixel_arcsec)
         data = _read_plane(hdul, info, slice(None), slice(None))
     if data.shape != info.shape:
         raise InvalidImageError(f"{Path(path).name} is truncated: data shape {data.shape} != header {info.shape}")
@@ -317,6 +259,7 @@ def load_section(
     *,
     beam: Beam | None = None,
     region: tuple[int, int, int, int] | None = None,
+    pixel_arcsec: float | None = None,
 ) -> tuple[ImageInfo, npt.NDArray[np.float32]]:
     """Read only the pixels ``[y0:y1, x0:x1]`` of a FITS image through a memory map.
 
@@ -328,7 +271,7 @@ def load_section(
         Half-open 0-based pixel ranges inside the image (inside the region, when one is given).
     beam
         Beam to use when the header has none.
-    region
+    region, pixel_arcsec
         As in :func:`load_image_info`.
 
     Returns
@@ -342,7 +285,7 @@ def load_section(
         As :func:`load_image_info`, or when the section lies outside the image.
     """
     with _open(path) as hdul:
-        info = _info_from(hdul, path, beam, region)
+        info = _info_from(hdul, path, beam, region, pixel_arcsec)
         ny, nx = info.shape
         if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
             raise InvalidImageError(f"section y[{y0}:{y1}] x[{x0}:{x1}] is outside {info.name} of shape {info.shape}")

@@ -40,11 +40,15 @@ class JobOutputs:
     ) -> JobOutputs:
         """Create the maps caesar-rest's ``save`` options ask for (empty, in ``out_dir``) and the sky frame
         ``params`` asks for (``convertregionstowcs``)."""
-        info = load_image_info(image, beam=params.user_beam(), region=params.subimage())
+        info = load_image_info(image, beam=params.user_beam(), region=params.subimage(), pixel_arcsec=params.mappixsize)
         kinds, notes = map_kinds(save, residual=params.computeresiduals and params.extendedsearch)
         maps_to = MapFiles.create(info, out_dir, kinds) if kinds else None
         # a sub-image's maps are its own (as caesar's), its regions in the whole image's pixels and WCS
-        whole = info if info.offset == (0, 0) else load_image_info(image, beam=params.user_beam())
+        whole = (
+            info
+            if info.offset == (0, 0)
+            else load_image_info(image, beam=params.user_beam(), pixel_arcsec=params.mappixsize)
+        )
         return cls(maps_to, params.sky_regions(whole.wcs), tuple(notes))
 
     @property

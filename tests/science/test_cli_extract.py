@@ -115,6 +115,29 @@ def test_engine_detection_options_pass_as_bare_flags_and_clash_clearly(tmp_path:
     assert "no bkgskipoutliers (which leaves them out)" in " ".join(result.output.split())
 
 
+def test_an_image_without_pixel_size_takes_caesars_mappixsize(tmp_path: Path) -> None:
+    image = tmp_path / "sky.fits"
+    assert runner.invoke(app, ["simulate", str(image), "--size", "256", "--sources", "30"]).exit_code == 0
+    with fits.open(image) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data.copy()
+    scale = abs(float(header["CDELT1"])) * 3600.0
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        header.remove(key, ignore_missing=True)
+    bare = tmp_path / "bare.fits"
+    fits.PrimaryHDU(data, header).writeto(bare)
+    refused = runner.invoke(app, ["extract", str(bare), "--out", str(tmp_path / "refused")])
+    assert refused.exit_code == 1
+    assert "has no pixel size" in " ".join(refused.output.split())
+    for name, path, extra in (("given", bare, ["-O", f"mappixsize={scale}"]), ("header", image, [])):
+        result = runner.invoke(app, ["extract", str(path), "--out", str(tmp_path / name), "--tilesize", "128", *extra])
+        assert result.exit_code == 0, result.output
+    rows = [
+        (tmp_path / d / f"catalog-{b}.dat").read_text().splitlines()[1:]
+        for d, b in (("given", "bare"), ("header", "sky"))
+    ]
+    assert len(rows[0]) == len(rows[1]) > 0, "the same sources as with the header's own pixel size"
+
+
 def test_unknown_option_is_a_parameter_error(tmp_path: Path) -> None:
     path, _ = _zoo(tmp_path)["no-beam"]
     result = runner.invoke(app, ["extract", str(path), "--out", str(tmp_path / "o"), "-O", "nosuchoption=1"])

@@ -117,6 +117,31 @@ def test_no_wcs(tmp_path: Path) -> None:
         load_image(path)
 
 
+def test_no_pixel_size_fails_unless_given(tmp_path: Path) -> None:
+    """Without CDELT or a CD matrix WCSLIB takes 1 degree pixels: refused, or caesar's mappixsize stands in."""
+    header = fits_header((10, 10))
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        header.remove(key, ignore_missing=True)
+    path = _write(tmp_path / "noscale.fits", np.ones((10, 10), np.float32), header)
+    message = "noscale.fits has no pixel size (CDELT1/CDELT2 or a CD matrix); give one in arcsec (mappixsize)"
+    with pytest.raises(InvalidImageError, match=re.escape(message)):
+        load_image(path)
+    with pytest.raises(InvalidImageError, match=re.escape(message)):
+        load_image_info(path)
+    assert load_image(path, pixel_arcsec=2.0).pixscale_arcsec == pytest.approx(2.0)
+    assert load_section(path, 0, 5, 0, 5, pixel_arcsec=3.0)[0].pixscale_arcsec == pytest.approx(3.0)
+    assert load_image(path, pixel_arcsec=2.0).beam == Beam(8.0, 8.0, 0.0), "the header's beam, in arcsec"
+
+
+def test_a_cd_matrix_is_a_pixel_size_and_the_header_wins(tmp_path: Path) -> None:
+    header = fits_header((10, 10))
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        header.remove(key, ignore_missing=True)
+    header["CD1_1"], header["CD2_2"] = -2.0 / 3600.0, 2.0 / 3600.0
+    path = _write(tmp_path / "cd.fits", np.ones((10, 10), np.float32), header)
+    assert load_image(path, pixel_arcsec=5.0).pixscale_arcsec == pytest.approx(2.0)
+
+
 def test_no_beam_fails_unless_given(tmp_path: Path) -> None:
     path = _write(tmp_path / "nobeam.fits", np.ones((10, 10), np.float32), fits_header((10, 10), beam=False))
     with pytest.raises(
