@@ -263,9 +263,9 @@ class PrefectJobManager:
             flow, _, name = self.deployment.partition("/")
             if client is None:
                 with self._client() as own:
-                    response = own.get(f"/deployments/name/{flow}/{name}")
+                    response = _asked(own, "GET", f"/deployments/name/{flow}/{name}")
             else:
-                response = client.get(f"/deployments/name/{flow}/{name}")
+                response = _asked(client, "GET", f"/deployments/name/{flow}/{name}")
             if response.status_code == 404:
                 raise LookupError(f"no Prefect deployment {self.deployment} at {self.api_url}")
             response.raise_for_status()
@@ -352,10 +352,15 @@ def _params_fields(schema: Any) -> frozenset[str] | None:
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
-    """POST, asked again (with a growing pause) while Prefect answers busy (:data:`RETRY_STATUSES`); creating a
-    flow run twice is safe: its idempotency key returns the first."""
+    """POST, asked again while Prefect answers busy (:func:`_asked`); creating a flow run twice is safe: its
+    idempotency key returns the first."""
+    return _asked(client, "POST", path, body)
+
+
+def _asked(client: httpx.Client, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """A request, asked again (with a growing pause) while Prefect answers busy (:data:`RETRY_STATUSES`)."""
     for attempt in range(RETRIES):
-        response = client.post(path, json=body)
+        response = client.request(method, path, json=body)
         if response.status_code not in RETRY_STATUSES or attempt == RETRIES - 1:
             return response
         time.sleep(0.2 * 2**attempt)
