@@ -35,6 +35,7 @@ the jobs as they are and asks again) and ``submit_job`` answer caesar's ``errors
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -261,11 +262,8 @@ class PrefectJobManager:
         """The deployment's id (looked up once); LookupError if there is no such deployment."""
         if self._deployment_id is None:
             flow, _, name = self.deployment.partition("/")
-            if client is None:
-                with self._client() as own:
-                    response = _asked(own, "GET", f"/deployments/name/{flow}/{name}")
-            else:
-                response = _asked(client, "GET", f"/deployments/name/{flow}/{name}")
+            with contextlib.nullcontext(client) if client is not None else self._client() as http:
+                response = _asked(http, "GET", f"/deployments/name/{flow}/{name}")
             if response.status_code == 404:
                 raise LookupError(f"no Prefect deployment {self.deployment} at {self.api_url}")
             response.raise_for_status()

@@ -91,17 +91,18 @@ class SourceFitting:
         pixels: list[IslandPixels] = []
         given: dict[int, F64] = {}
         for row, isl in islands.items():
-            if self.fittable(rows[row]):
-                nested = [n for n in rows[row]["nested"] if "pixel_xy" in n] if self.nested_as_components else []
+            island = rows[row]
+            if self.fittable(island):
+                nested = [n for n in island["nested"] if "pixel_xy" in n] if self.nested_as_components else []
                 if nested:
-                    start = self._nested_start(rows[row], isl, nested, beam_sigma)
+                    start = self._nested_start(island, isl, nested, beam_sigma)
                     if start.size == 0:
                         continue  # caesar: no nested source bright enough to start from, no fit
                     given[len(pixels)] = start
                 jobs.append((row, -1))
                 pixels.append(isl)
                 continue
-            for k, source in enumerate(rows[row]["nested"]):
+            for k, source in enumerate(island["nested"]):
                 if "pixel_xy" in source and self.fittable(source):
                     jobs.append((row, k))
                     pixels.append(isl.part(source["pixel_xy"]))
@@ -111,7 +112,7 @@ class SourceFitting:
         skies = component_sky([outcome for outcome, _ in fitted], wcs)
         for (outcome, i), sky in zip(fitted, skies, strict=True):
             row, k = jobs[i]
-            owner = rows[row] if k < 0 else rows[row]["nested"][k]
+            owner = rows[row] if k < 0 else rows.read["nested"][row][k]
             records = component_records(
                 outcome,
                 geometry,
@@ -140,7 +141,7 @@ class SourceFitting:
         ``pixels`` take the box's rms in place."""
         if self.bkg_level is None and box is None:
             return None
-        owners = (rows[row] if k < 0 else rows[row]["nested"][k] for row, k in jobs)
+        owners = (rows[row] if k < 0 else rows.read["nested"][row][k] for row, k in jobs)
         mean = [float(owner["bkgSum(Jy/beam)"]) / max(int(owner["npix"]), 1) for owner in owners]
         offsets = [0.0 if self.bkg_level is None else self.bkg_level - m for m in mean]
         for j, ((_, k), isl) in enumerate(zip(jobs, pixels, strict=True)):
